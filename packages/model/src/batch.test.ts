@@ -54,16 +54,32 @@ describe('parseBatchJson', () => {
     ['flat row', { input_ids: [1, 2] }, /row 0 is not a list/],
     ['empty row', { input_ids: [[]] }, /row 0 is empty/],
     ['ragged rows', { input_ids: [[1, 2], [3, 4], [5]] }, /row 0 has 2 tokens, row 2 has 1/],
-    ['labels with fewer rows', { input_ids: [[1], [2]], labels: [[1]] }, /"labels" has shape \[1, 1\].*\[2, 1\]/],
+    [
+      'labels with fewer rows',
+      { input_ids: [[1], [2]], labels: [[1]] },
+      /"labels" has shape \[1, 1\].*\[2, 1\]/,
+    ],
     ['labels of other length', { input_ids: [[1, 2]], labels: [[1, 2, 3]] }, /"labels" has shape \[1, 3\]/],
     ['non-integer id', { input_ids: [[1, 2.5]] }, /row 0 column 1 is 2.5, not an integer/],
     ['string id', { input_ids: [[1, '2']] }, /row 0 column 1 is "2", not an integer/],
-    ['negative id', { input_ids: [[1], [-1]] }, /"input_ids" row 1 column 0 is -1, outside the vocabulary \[0, 10\)/],
+    [
+      'negative id',
+      { input_ids: [[1], [-1]] },
+      /"input_ids" row 1 column 0 is -1, outside the vocabulary \[0, 10\)/,
+    ],
     ['id equal to vocab', { input_ids: [[1, 10]] }, /row 0 column 1 is 10, outside the vocabulary \[0, 10\)/],
     ['label out of range', { input_ids: [[1, 2]], labels: [[1, 12]] }, /"labels" row 0 column 1 is 12/],
-    ['negative label other than -100', { input_ids: [[1, 2]], labels: [[-1, 2]] }, /"labels" row 0 column 0 is -1/],
+    [
+      'negative label other than -100',
+      { input_ids: [[1, 2]], labels: [[-1, 2]] },
+      /"labels" row 0 column 0 is -1/,
+    ],
     ['mask of wrong shape', { input_ids: [[1, 2]], attention_mask: [[1]] }, /"attention_mask" has shape/],
-    ['mask value 2', { input_ids: [[1, 2]], attention_mask: [[1, 2]] }, /"attention_mask" row 0 column 1 is 2/],
+    [
+      'mask value 2',
+      { input_ids: [[1, 2]], attention_mask: [[1, 2]] },
+      /"attention_mask" row 0 column 1 is 2/,
+    ],
   ];
   for (const [name, json, message] of errors) {
     it(`rejects ${name}`, () => {
@@ -75,11 +91,7 @@ describe('parseBatchJson', () => {
 
 describe('makeBatch', () => {
   it('right-pads ragged rows with padId and label -100', () => {
-    const batch = makeBatch(
-      [[5, 6], [7, 8, 9], [4]],
-      [[-100, 6], [7, 8, 9], [4]],
-      0,
-    );
+    const batch = makeBatch([[5, 6], [7, 8, 9], [4]], [[-100, 6], [7, 8, 9], [4]], 0);
     expect(batch.batchSize).toBe(3);
     expect(batch.seqLen).toBe(3);
     expect(Array.from(batch.inputIds)).toEqual([5, 6, 0, 7, 8, 9, 4, 0, 0]);

@@ -19,7 +19,8 @@ function integerMatrix(value: unknown, field: string): number[][] {
         `"${field}" row ${b} is not a list; "${field}" must be a list of rows, e.g. [[1, 2, 3]] for one sequence`,
       );
     }
-    if (row.length === 0) throw new InputError(`"${field}" row ${b} is empty; every row needs at least one token`);
+    if (row.length === 0)
+      throw new InputError(`"${field}" row ${b} is empty; every row needs at least one token`);
     if (row.length !== value[0].length) {
       throw new InputError(
         `"${field}" rows differ in length: row 0 has ${value[0].length} tokens, row ${b} has ${row.length}; ` +
@@ -55,7 +56,8 @@ export function parseBatchJson(json: unknown, vocabSize: number): Batch {
   const inputIds = integerMatrix(fields.input_ids, 'input_ids');
   const labels = fields.labels === undefined ? inputIds : integerMatrix(fields.labels, 'labels');
   checkSameShape(inputIds, labels, 'labels');
-  const mask = fields.attention_mask === undefined ? null : integerMatrix(fields.attention_mask, 'attention_mask');
+  const mask =
+    fields.attention_mask === undefined ? null : integerMatrix(fields.attention_mask, 'attention_mask');
   if (mask) checkSameShape(inputIds, mask, 'attention_mask');
 
   const B = inputIds.length;
@@ -83,7 +85,9 @@ export function parseBatchJson(json: unknown, vocabSize: number): Batch {
       }
       const keep = mask ? mask[b][t] : 1;
       if (keep !== 0 && keep !== 1) {
-        throw new InputError(`"attention_mask" row ${b} column ${t} is ${keep}; use 1 for tokens and 0 for padding`);
+        throw new InputError(
+          `"attention_mask" row ${b} column ${t} is ${keep}; use 1 for tokens and 0 for padding`,
+        );
       }
       batch.inputIds[b * T + t] = id;
       batch.labels[b * T + t] = keep === 1 ? label : ignoredLabel;
@@ -99,7 +103,9 @@ export function parseBatchJson(json: unknown, vocabSize: number): Batch {
 export function makeBatch(rows: number[][], labels: number[][], padId: number): Batch {
   if (rows.length === 0) throw new InputError('makeBatch needs at least one row');
   if (labels.length !== rows.length) {
-    throw new InputError(`makeBatch got ${rows.length} rows but ${labels.length} label rows; give one label row per row`);
+    throw new InputError(
+      `makeBatch got ${rows.length} rows but ${labels.length} label rows; give one label row per row`,
+    );
   }
   if (!Number.isInteger(padId) || padId < 0) {
     throw new InputError(`pad id ${padId} is not a token id; use the tokenizer's pad (or eos) token id`);
@@ -121,7 +127,9 @@ export function makeBatch(rows: number[][], labels: number[][], padId: number): 
     }
     for (let t = 0; t < rows[b].length; t++) {
       if (!Number.isInteger(rows[b][t]) || !Number.isInteger(labels[b][t])) {
-        throw new InputError(`row ${b} column ${t} holds a non-integer token id or label; tokenise the text first`);
+        throw new InputError(
+          `row ${b} column ${t} holds a non-integer token id or label; tokenise the text first`,
+        );
       }
       batch.inputIds[b * T + t] = rows[b][t];
       batch.labels[b * T + t] = labels[b][t];

@@ -114,7 +114,9 @@ export function parseLlamaConfig(json: unknown): LlamaConfig {
     headDim = positiveInteger(hf, 'head_dim');
   }
   if (headDim % 2 !== 0) {
-    throw new ConfigError(`head size ${headDim} is odd, but RoPE rotates pairs of dimensions and needs it even`);
+    throw new ConfigError(
+      `head size ${headDim} is odd, but RoPE rotates pairs of dimensions and needs it even`,
+    );
   }
   const tieWordEmbeddings = hf.tie_word_embeddings ?? false;
   if (typeof tieWordEmbeddings !== 'boolean') {

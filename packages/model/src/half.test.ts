@@ -27,7 +27,8 @@ const knownHalves: [number, number][] = [
 
 describe('float16 -> float32', () => {
   it('decodes known bit patterns', () => {
-    for (const [bits, value] of knownHalves) expect(float16BitsToFloat32(bits), `0x${bits.toString(16)}`).toBe(value);
+    for (const [bits, value] of knownHalves)
+      expect(float16BitsToFloat32(bits), `0x${bits.toString(16)}`).toBe(value);
     expect(Object.is(float16BitsToFloat32(0x8000), -0)).toBe(true);
     expect(float16BitsToFloat32(0x7e00)).toBeNaN();
     expect(float16BitsToFloat32(0xfc01)).toBeNaN();
@@ -36,7 +37,9 @@ describe('float16 -> float32', () => {
   it('the array version matches the scalar one for all 65536 patterns', () => {
     const all = new Uint16Array(0x10000).map((_, i) => i);
     const out = float16ToFloat32Array(all);
-    for (let h = 0; h < 0x10000; h++) expect(Object.is(out[h], float16BitsToFloat32(h))).toBe(true);
+    const mismatches: number[] = [];
+    for (let h = 0; h < 0x10000; h++) if (!Object.is(out[h], float16BitsToFloat32(h))) mismatches.push(h);
+    expect(mismatches).toEqual([]);
   });
 });
 
@@ -73,10 +76,11 @@ describe('float32 -> float16', () => {
   });
 
   it('round-trips every finite half exactly', () => {
+    const mismatches: number[] = [];
     for (let h = 0; h < 0x10000; h++) {
-      if ((h & 0x7c00) === 0x7c00) continue;
-      expect(float32ToFloat16Bits(float16BitsToFloat32(h))).toBe(h);
+      if ((h & 0x7c00) !== 0x7c00 && float32ToFloat16Bits(float16BitsToFloat32(h)) !== h) mismatches.push(h);
     }
+    expect(mismatches).toEqual([]);
   });
 
   it('agrees with a brute-force nearest-half search on random values', () => {
@@ -100,10 +104,14 @@ describe('float32 -> float16', () => {
     const values = new Float32Array(3000);
     for (let i = 0; i < values.length; i++) values[i] = Math.sin(i * 12.9898) * 2 ** ((i % 41) - 27);
     const encoded = float32ToFloat16Array(values);
+    const mismatches: string[] = [];
     for (let i = 0; i < values.length; i++) {
       const x = values[i];
-      expect(encoded[i], `x=${x}`).toBe((x < 0 ? 0x8000 : 0) | nearest(Math.abs(x)));
+      const expected = (x < 0 ? 0x8000 : 0) | nearest(Math.abs(x));
+      if (encoded[i] !== expected)
+        mismatches.push(`x=${x}: got 0x${encoded[i].toString(16)}, want 0x${expected.toString(16)}`);
     }
+    expect(mismatches).toEqual([]);
   });
 });
 

@@ -4,7 +4,6 @@
 // for tests and reports. Dimension letters: L layers, N calibration tokens, C hidden.
 import { InputError } from './errors';
 import { loraModules, loraParent } from './lora';
-import type { Tensor } from './tensor';
 import type { LlamaWeights } from './weights';
 
 export const pruningStrategies = [
@@ -33,10 +32,12 @@ export interface SelectLayersOptions {
   weights?: LlamaWeights;
   /**
    * Hidden states of the full model on calibration text, needed by `contribution` and `angular`:
-   * L+1 tensors of shape (..., C) holding the same N token positions — the residual stream
-   * entering layer 0, then after each layer 0..L-1.
+   * L+1 arrays (N, C), as the engine's hiddenStates returns them — the residual stream entering
+   * layer 0, then after each layer 0..L-1.
    */
-  hidden?: Tensor[];
+  hidden?: Float32Array[];
+  /** C, the width of each hidden-state row; needed with `hidden`. */
+  hiddenSize?: number;
   /** Row (token position in the flattened (N, C) hidden state) of each calibration sequence's last token; needed by `angular`. */
   lastTokenIndices?: number[];
 }
@@ -57,8 +58,10 @@ export function selectLayers(strategy: PruningStrategy, options: SelectLayersOpt
       return keepAllBut(L, alternateDropOrder(L, 0).slice(0, L - k));
     case 'alternate-odd':
       return keepAllBut(L, alternateDropOrder(L, 1).slice(0, L - k));
-    case 'symmetric':
-      return keepAllBut(L, range(symmetricBlockStart(k), symmetricBlockStart(k) + L - k));
+    case 'symmetric': {
+      const start = symmetricBlockStart(k);
+      return keepAllBut(L, range(start, start + L - k));
+    }
     case 'magnitude':
       if (options.weights?.config.numHiddenLayers !== L) {
         throw new InputError(
@@ -67,17 +70,18 @@ export function selectLayers(strategy: PruningStrategy, options: SelectLayersOpt
       }
       return keepAllBut(L, lowestScores(layerMagnitudes(options.weights), L - k));
     case 'contribution': {
-      const { states, C } = calibrationStates(strategy, options);
-      return keepAllBut(L, lowestScores(blockInfluence(states, C), L - k));
+      const { hidden, C } = calibrationStates(strategy, options);
+      return keepAllBut(L, lowestScores(blockInfluence(hidden, C), L - k));
     }
     case 'angular': {
-      const { states, C } = calibrationStates(strategy, options);
+      const { hidden, C } = calibrationStates(strategy, options);
       if (!options.lastTokenIndices) {
         throw new InputError(
           "angular pruning needs the position of each calibration sequence's last token; pass options.lastTokenIndices",
         );
       }
-      const distances = angularDistances(states, C, L - k, options.lastTokenIndices);
+      const distances = angularDistances(hidden, C, L - k, options.lastTokenIndices);
+      // On a tie the deepest block goes, as lowestScores prefers higher indices.
       const start = lowestScores(distances, 1)[0];
       return keepAllBut(L, range(start, start + L - k));
     }
@@ -162,16 +166,22 @@ function cosineRows(a: Float32Array, i: number, b: Float32Array, j: number, C: n
 /** Checks L+1 hidden states of N rows each; returns N. */
 function checkHidden(hidden: Float32Array[], C: number): number {
   if (hidden.length < 2) {
-    throw new InputError(`need the hidden states before and after each layer (L+1 >= 2 arrays), got ${hidden.length}`);
+    throw new InputError(
+      `need the hidden states before and after each layer (L+1 >= 2 arrays), got ${hidden.length}`,
+    );
   }
   if (!Number.isInteger(C) || C < 1) throw new InputError(`hidden size must be a positive integer, got ${C}`);
   const size = hidden[0].length;
   if (size === 0 || size % C !== 0) {
-    throw new InputError(`hidden state 0 has ${size} values, not a non-empty multiple of the hidden size ${C}`);
+    throw new InputError(
+      `hidden state 0 has ${size} values, not a non-empty multiple of the hidden size ${C}`,
+    );
   }
   hidden.forEach((h, i) => {
     if (h.length !== size) {
-      throw new InputError(`hidden state ${i} has ${h.length} values but hidden state 0 has ${size}; pass (N, C) for each`);
+      throw new InputError(
+        `hidden state ${i} has ${h.length} values but hidden state 0 has ${size}; pass (N, C) for each`,
+      );
     }
   });
   return size / C;
@@ -195,13 +205,19 @@ export function blockInfluence(hidden: Float32Array[], C: number): number[] {
  * d(l) = arccos(cos(h_l, h_{l+n})) / pi on each sequence's last token (row lastTokenIndices[s] of
  * hidden[i] (N, C)), averaged over sequences.
  */
-export function angularDistances(hidden: Float32Array[], C: number, n: number, lastTokenIndices: number[]): number[] {
+export function angularDistances(
+  hidden: Float32Array[],
+  C: number,
+  n: number,
+  lastTokenIndices: number[],
+): number[] {
   const N = checkHidden(hidden, C);
   const L = hidden.length - 1;
   if (!Number.isInteger(n) || n < 1 || n > L) {
     throw new InputError(`block size must be an integer in [1, ${L}], got ${n}`);
   }
-  if (lastTokenIndices.length === 0) throw new InputError('angular distances need at least one calibration sequence');
+  if (lastTokenIndices.length === 0)
+    throw new InputError('angular distances need at least one calibration sequence');
   for (const t of lastTokenIndices) {
     if (!Number.isInteger(t) || t < 0 || t >= N) {
       throw new InputError(`last-token index ${t} is not a row of the hidden states (0..${N - 1})`);
@@ -209,7 +225,8 @@ export function angularDistances(hidden: Float32Array[], C: number, n: number, l
   }
   return range(0, L - n + 1).map((l) => {
     let sum = 0;
-    for (const t of lastTokenIndices) sum += Math.acos(cosineRows(hidden[l], t, hidden[l + n], t, C)) / Math.PI;
+    for (const t of lastTokenIndices)
+      sum += Math.acos(cosineRows(hidden[l], t, hidden[l + n], t, C)) / Math.PI;
     return sum / lastTokenIndices.length;
   });
 }
@@ -217,11 +234,12 @@ export function angularDistances(hidden: Float32Array[], C: number, n: number, l
 function calibrationStates(
   strategy: PruningStrategy,
   options: SelectLayersOptions,
-): { states: Float32Array[]; C: number } {
+): { hidden: Float32Array[]; C: number } {
   const { hidden, numLayers: L } = options;
-  if (!hidden) {
+  if (!hidden || options.hiddenSize === undefined) {
     throw new InputError(
-      `${strategy} pruning needs calibration text: run the full model on it and pass its hidden states as options.hidden`,
+      `${strategy} pruning needs calibration text: run the full model on it and pass its hidden states ` +
+        'as options.hidden and the model hidden size as options.hiddenSize',
     );
   }
   if (hidden.length !== L + 1) {
@@ -230,5 +248,5 @@ function calibrationStates(
         `got ${hidden.length}; run the full, unpruned model on the calibration text`,
     );
   }
-  return { states: hidden.map((h) => h.data), C: hidden[0].shape[hidden[0].shape.length - 1] };
+  return { hidden, C: options.hiddenSize };
 }

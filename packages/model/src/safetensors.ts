@@ -83,7 +83,9 @@ function parseMetadata(raw: unknown): Record<string, string> {
     !Array.isArray(raw) &&
     Object.values(raw).every((value) => typeof value === 'string');
   if (!valid) {
-    throw new FormatError(`safetensors "${metadataKey}" must map strings to strings, got ${JSON.stringify(raw)}`);
+    throw new FormatError(
+      `safetensors "${metadataKey}" must map strings to strings, got ${JSON.stringify(raw)}`,
+    );
   }
   return { ...(raw as Record<string, string>) };
 }
@@ -112,9 +114,11 @@ function parseTensorInfo(name: string, entry: unknown): SafetensorsTensorInfo {
   }
   const [begin, end] = offsets as number[];
   if (end < begin) {
-    throw new FormatError(`tensor "${name}" has data_offsets [${begin}, ${end}] out of order (end before begin)`);
+    throw new FormatError(
+      `tensor "${name}" has data_offsets [${begin}, ${end}] out of order (end before begin)`,
+    );
   }
-  const info: SafetensorsTensorInfo = { dtype: dtype as SafetensorsDtype, shape: shape as number[], begin, end };
+  const info: SafetensorsTensorInfo = { dtype: dtype as SafetensorsDtype, shape: [...shape], begin, end };
   const expected = tensorByteLength(info);
   if (end - begin !== expected) {
     throw new FormatError(
@@ -130,7 +134,9 @@ function tensorByteLength(info: Pick<SafetensorsTensorInfo, 'dtype' | 'shape'>):
 }
 
 function checkNoOverlap(tensors: Map<string, SafetensorsTensorInfo>): void {
-  const sorted = [...tensors].filter(([, info]) => info.end > info.begin).sort(([, a], [, b]) => a.begin - b.begin);
+  const sorted = [...tensors]
+    .filter(([, info]) => info.end > info.begin)
+    .sort(([, a], [, b]) => a.begin - b.begin);
   for (let i = 1; i < sorted.length; i++) {
     const [previousName, previous] = sorted[i - 1];
     const [name, info] = sorted[i];
@@ -199,7 +205,10 @@ export interface WriteSafetensorsOptions {
 }
 
 /** Serialises tensors (sorted by name, contiguous data) to safetensors bytes loadable by HF safetensors. */
-export function writeSafetensors(tensors: Map<string, Tensor>, options: WriteSafetensorsOptions = {}): Uint8Array {
+export function writeSafetensors(
+  tensors: Map<string, Tensor>,
+  options: WriteSafetensorsOptions = {},
+): Uint8Array {
   const dtype = options.dtype ?? 'F32';
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};

@@ -1,1 +1,3 @@
-export {};
+// @prufed/model/node: Node-only helpers (file system access) on top of the isomorphic core.
+export * from './model-dir';
+export * from './tiny-model';
