@@ -47,6 +47,14 @@ describe('readSafetensors on hand-built files', () => {
     expect(parseSafetensorsHeader(bytes).metadata).toEqual({});
   });
 
+  it('reads from a Node Buffer that is a view into a larger allocation (fs.readFile pools small files)', () => {
+    const file = handBuilt('{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', [...f32One, ...f32Two]);
+    const pool = Buffer.alloc(file.length + 64, 0x7f);
+    pool.set(file, 32);
+    const view = pool.subarray(32, 32 + file.length);
+    expect(readSafetensors(view).get('x')).toEqual({ shape: [2], data: new Float32Array([1, 2]) });
+  });
+
   it('reads the header length from the first 8 bytes', () => {
     expect(safetensorsHeaderLength(new Uint8Array([0x10, 0x01, 0, 0, 0, 0, 0, 0]))).toBe(0x110);
   });

@@ -162,8 +162,9 @@ export function decodeTensor(info: SafetensorsTensorInfo, bytes: Uint8Array): Te
   if (bytes.length !== expected) {
     throw new FormatError(`expected ${expected} bytes of ${info.dtype} tensor data, got ${bytes.length}`);
   }
-  // Copying into a fresh buffer aligns the data; safetensors and every supported host are little-endian.
-  const aligned = bytes.slice().buffer;
+  // Copying into a fresh buffer aligns the data (new Uint8Array copies even a Node Buffer, whose slice()
+  // would share the file's memory); safetensors and every supported host are little-endian.
+  const aligned = new Uint8Array(bytes).buffer;
   const shape = [...info.shape];
   switch (info.dtype) {
     case 'F32':
