@@ -1,0 +1,118 @@
+// The instruction format used for fine-tuning and evaluation: an Alpaca-style prompt, with labels
+// that mask the prompt (Hugging Face's ignore index -100) so the loss covers only the response and
+// the end-of-sequence token. Works with any tokenizer that maps text to ids.
+//
+// B batch, T tokens.
+import { InputError } from '../errors';
+import type { TaskName, TaskRecord } from './task';
+
+/** Label value ignored by the loss (Hugging Face / PyTorch cross-entropy convention). */
+export const IGNORE_INDEX = -100;
+
+/** What the format needs from a tokenizer. encode must not add special tokens; BOS is added here when given. */
+export interface InstructionTokenizer {
+  encode(text: string): number[];
+  eosId: number;
+  padId: number;
+  bosId?: number;
+}
+
+/** The instruction of each task. */
+export const TASK_INSTRUCTIONS: Record<TaskName, string> = {
+  define: 'Define the word.',
+  category: 'Give the WordNet lexicographer category of the word, such as noun.animal or verb.motion.',
+  hypernym: 'Give a more general word (a hypernym) for the word.',
+  pos: 'Give the part of speech of the word: noun, verb, adjective or adverb.',
+  antonym: 'Give an antonym of the adjective.',
+};
+
+/** The prompt text: everything before the response. */
+export function formatPrompt(instruction: string, input: string): string {
+  return `### Instruction:\n${instruction}\n### Input:\n${input}\n### Response:\n`;
+}
+
+/** The prompt of a task record. */
+export function promptFor(record: TaskRecord): string {
+  return formatPrompt(TASK_INSTRUCTIONS[record.task], record.input);
+}
+
+/** One tokenised example; labels[t] is inputIds[t] on response tokens and IGNORE_INDEX on the prompt (unshifted, as in HF). */
+export interface InstructionExample {
+  inputIds: number[]; // (T)
+  labels: number[]; // (T)
+}
+
+function checkIds(ids: number[], what: string): number[] {
+  if (!Array.isArray(ids) || ids.some((id) => !Number.isInteger(id) || id < 0)) {
+    throw new InputError(`${what} must be non-negative integer token ids; check the tokenizer's encode().`);
+  }
+  return ids;
+}
+
+/**
+ * Tokenises prompt and response separately (so the mask boundary is exact) and appends EOS.
+ * With maxLength the example is cut at the end; a prompt that leaves no room for a response token
+ * is an error (raise maxLength or shorten the input).
+ */
+export function encodeInstruction(
+  tokenizer: InstructionTokenizer,
+  prompt: string,
+  response: string,
+  maxLength = Number.POSITIVE_INFINITY,
+): InstructionExample {
+  const promptIds = [
+    ...(tokenizer.bosId === undefined ? [] : [tokenizer.bosId]),
+    ...checkIds(tokenizer.encode(prompt), 'encode(prompt)'),
+  ];
+  const responseIds = [...checkIds(tokenizer.encode(response), 'encode(response)'), tokenizer.eosId];
+  if (promptIds.length >= maxLength) {
+    throw new InputError(
+      `The prompt has ${promptIds.length} tokens, leaving no room for the response within maxLength ${maxLength}; raise maxLength.`,
+    );
+  }
+  const inputIds = [...promptIds, ...responseIds].slice(0, maxLength);
+  const labels = [...promptIds.map(() => IGNORE_INDEX), ...responseIds].slice(0, maxLength);
+  return { inputIds, labels };
+}
+
+/** Tokenises a task record: its prompt and its reference output. */
+export function encodeRecord(
+  tokenizer: InstructionTokenizer,
+  record: TaskRecord,
+  maxLength?: number,
+): InstructionExample {
+  return encodeInstruction(tokenizer, promptFor(record), record.output, maxLength);
+}
+
+/** A right-padded batch, row-major. */
+export interface InstructionBatch {
+  batch: number; // B
+  tokens: number; // T
+  inputIds: Int32Array; // (B, T), padId after each example
+  labels: Int32Array; // (B, T), IGNORE_INDEX after each example
+  attentionMask: Uint8Array; // (B, T), 1 on real tokens
+}
+
+/** Pads examples on the right to `tokens` (default: the longest example). */
+export function padInstructionBatch(
+  examples: readonly InstructionExample[],
+  padId: number,
+  tokens = Math.max(0, ...examples.map((e) => e.inputIds.length)),
+): InstructionBatch {
+  const B = examples.length;
+  const T = tokens;
+  const inputIds = new Int32Array(B * T).fill(padId); // (B, T)
+  const labels = new Int32Array(B * T).fill(IGNORE_INDEX); // (B, T)
+  const attentionMask = new Uint8Array(B * T); // (B, T)
+  examples.forEach((example, b) => {
+    if (example.inputIds.length > T) {
+      throw new InputError(
+        `Example ${b} has ${example.inputIds.length} tokens, more than the batch length ${T}; encode with maxLength ${T}.`,
+      );
+    }
+    inputIds.set(example.inputIds, b * T);
+    labels.set(example.labels, b * T);
+    attentionMask.fill(1, b * T, b * T + example.inputIds.length);
+  });
+  return { batch: B, tokens: T, inputIds, labels, attentionMask };
+}
