@@ -1,0 +1,87 @@
+// RMSNorm as in LLaMA over the last dimension C of N = B * T rows:
+// out = inp * rstd * weight with rstd = 1 / sqrt(mean(inp^2) + eps), and its backward, which
+// accumulates like the CPU twin (packages/model/src/cpu/rmsnorm.ts). One workgroup per row; the
+// row sums are tree reductions in workgroup memory. The weight gradient sums over rows, so it is a
+// separate entry point with one invocation per column (only needed when the norm weights train).
+
+override WG: u32 = 64; // a power of two
+
+struct Uniforms {
+  N: u32,
+  C: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> u: Uniforms;
+@group(0) @binding(1) var<storage, read> inp: array<f32>; // (N, C)
+@group(0) @binding(2) var<storage, read> weight: array<f32>; // (C)
+// rmsnorm_forward
+@group(0) @binding(3) var<storage, read_write> out: array<f32>; // (N, C)
+@group(0) @binding(4) var<storage, read_write> rstd: array<f32>; // (N)
+// rmsnorm_backward and rmsnorm_backward_weight
+@group(0) @binding(3) var<storage, read> dout: array<f32>; // (N, C)
+@group(0) @binding(4) var<storage, read> rstd_saved: array<f32>; // (N)
+@group(0) @binding(5) var<storage, read_write> dinp: array<f32>; // (N, C)
+@group(0) @binding(5) var<storage, read_write> dweight: array<f32>; // (C)
+
+var<workgroup> partial: array<f32, WG>;
+
+// Sum of value over the workgroup; every invocation gets it.
+fn workgroup_sum(lid: u32, value: f32) -> f32 {
+  partial[lid] = value;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      partial[lid] += partial[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let sum = partial[0];
+  workgroupBarrier();
+  return sum;
+}
+
+@compute @workgroup_size(WG)
+fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let x = wid.x * u.C;
+  var sum_sq = 0.0;
+  for (var c = lid; c < u.C; c += WG) {
+    sum_sq += inp[x + c] * inp[x + c];
+  }
+  let r = inverseSqrt(workgroup_sum(lid, sum_sq) / f32(u.C) + u.eps);
+  if (lid == 0u) {
+    rstd[wid.x] = r;
+  }
+  for (var c = lid; c < u.C; c += WG) {
+    out[x + c] = inp[x + c] * r * weight[c];
+  }
+}
+
+// dinp += rstd * g - rstd^3 / C * inp * sum(g * inp), with g = dout * weight.
+@compute @workgroup_size(WG)
+fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let x = wid.x * u.C;
+  let r = rstd_saved[wid.x];
+  var dot = 0.0;
+  for (var c = lid; c < u.C; c += WG) {
+    dot += dout[x + c] * weight[c] * inp[x + c];
+  }
+  let k = r * r * r * workgroup_sum(lid, dot) / f32(u.C);
+  for (var c = lid; c < u.C; c += WG) {
+    dinp[x + c] += r * dout[x + c] * weight[c] - k * inp[x + c];
+  }
+}
+
+// dweight += sum over rows of dout * inp * rstd.
+@compute @workgroup_size(WG)
+fn rmsnorm_backward_weight(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= u.C) {
+    return;
+  }
+  var sum = 0.0;
+  for (var n = 0u; n < u.N; n++) {
+    sum += dout[n * u.C + c] * inp[n * u.C + c] * rstd_saved[n];
+  }
+  dweight[c] += sum;
+}

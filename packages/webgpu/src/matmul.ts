@@ -1,0 +1,108 @@
+// Matrix multiplication on the GPU, C (M, N) = op(A) op(B) with op = identity or transpose, and
+// its CPU twin. Layouts used by training: C = A B, C = A B^T (x W^T with W (OUT, IN)), C = A^T B
+// (weight gradients dW = dout^T x). Kernels in kernels/matmul.wgsl.
+import { assertCapacity, type Program } from './program';
+import type { GpuRuntime } from './runtime';
+
+/** blocked: 4x4 per invocation in registers; tiled: K-slices staged in workgroup memory. */
+export type MatmulVariant = 'blocked' | 'tiled';
+export const matmulVariants: readonly MatmulVariant[] = ['blocked', 'tiled'];
+
+export interface MatmulLayout {
+  /** A is stored as (K, M) and read transposed. */
+  transA?: boolean;
+  /** B is stored as (N, K) and read transposed. */
+  transB?: boolean;
+  /** C += op(A) op(B) instead of C = op(A) op(B). */
+  accumulate?: boolean;
+}
+
+const source = new URL('./kernels/matmul.wgsl', import.meta.url);
+/** Invocations per workgroup side; each invocation computes a 4x4 block of C. */
+const workgroupSide: Record<MatmulVariant, number> = { blocked: 8, tiled: 16 };
+
+/** Whether every vec4 the blocked kernel would load is an aligned piece of one row (see the WGSL). */
+export function allowsVec4(M: number, N: number, K: number, layout: MatmulLayout): boolean {
+  return (layout.transA ? M : K) % 4 === 0 && (layout.transB ? K : N) % 4 === 0;
+}
+
+/** vec4: use matmul_blocked_vec4 (blocked variant only; the shapes must pass allowsVec4). */
+export function matmulProgram(variant: MatmulVariant, layout: MatmulLayout = {}, vec4 = false): Program {
+  const side = workgroupSide[variant];
+  const tile = 4 * side;
+  const entryPoint = variant === 'blocked' && vec4 ? 'matmul_blocked_vec4' : `matmul_${variant}`;
+  return {
+    name: entryPoint,
+    source,
+    entryPoint,
+    bindings: [
+      { name: 'a', kind: 'read-only-storage' },
+      { name: 'b', kind: 'read-only-storage' },
+      { name: 'c', kind: 'storage' },
+    ],
+    uniforms: [
+      { name: 'M', type: 'u32' },
+      { name: 'N', type: 'u32' },
+      { name: 'K', type: 'u32' },
+    ],
+    constants: {
+      TRANS_A: layout.transA ?? false,
+      TRANS_B: layout.transB ?? false,
+      ACCUMULATE: layout.accumulate ?? false,
+      WG_X: side,
+      WG_Y: side,
+    },
+    dispatch: ({ M, N }) => [Math.ceil(N / tile), Math.ceil(M / tile), 1],
+  };
+}
+
+function checkShapes(M: number, N: number, K: number, floats: { a: number; b: number; c: number }): void {
+  assertCapacity(`matmul (M=${M}, N=${N}, K=${K})`, {
+    a: { have: floats.a, need: M * K },
+    b: { have: floats.b, need: K * N },
+    c: { have: floats.c, need: M * N },
+  });
+}
+
+/**
+ * Records c (M, N) (+)= op(a) op(b) into the runtime's current command encoder, with the given
+ * variant or the one autotuning chose for this adapter.
+ */
+export async function matmul(
+  rt: GpuRuntime,
+  c: GPUBuffer, // (M, N)
+  a: GPUBuffer, // (M, K), or (K, M) with transA
+  b: GPUBuffer, // (K, N), or (N, K) with transB
+  M: number,
+  N: number,
+  K: number,
+  layout: MatmulLayout = {},
+  variant: MatmulVariant = rt.matmulVariant,
+): Promise<void> {
+  checkShapes(M, N, K, { a: a.size / 4, b: b.size / 4, c: c.size / 4 });
+  await rt.dispatch(matmulProgram(variant, layout, allowsVec4(M, N, K, layout)), [a, b, c], { M, N, K });
+}
+
+/** The CPU twin: a plain triple loop accumulating in float64. */
+export function matmulReference(
+  c: Float32Array, // (M, N)
+  a: Float32Array, // (M, K), or (K, M) with transA
+  b: Float32Array, // (K, N), or (N, K) with transB
+  M: number,
+  N: number,
+  K: number,
+  layout: MatmulLayout = {},
+): void {
+  checkShapes(M, N, K, { a: a.length, b: b.length, c: c.length });
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let sum = 0;
+      for (let k = 0; k < K; k++) {
+        const av = layout.transA ? a[k * M + m] : a[m * K + k];
+        const bv = layout.transB ? b[n * K + k] : b[k * N + n];
+        sum += av * bv;
+      }
+      c[m * N + n] = layout.accumulate ? c[m * N + n] + sum : sum;
+    }
+  }
+}

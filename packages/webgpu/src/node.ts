@@ -1,0 +1,2 @@
+// @prufed/webgpu/node: Node-only helpers (WebGPU through Dawn for tests, CLIs and benchmarks).
+export * from './node-gpu';
