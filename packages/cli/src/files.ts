@@ -3,15 +3,20 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adapterFromPeft, FormatError, InputError, type LoraAdapter } from '@prufed/model';
 
-/** The file's text; an InputError naming the file and its role when it does not exist. */
-export async function readInputText(file: string, role: string): Promise<string> {
+/** The file's bytes; an InputError naming the file and its role when it does not exist. */
+async function readInputFile(file: string, role: string): Promise<Buffer> {
   try {
-    return await readFile(file, 'utf8');
+    return await readFile(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT')
       throw new InputError(`${role} ${file} does not exist`);
     throw error;
   }
+}
+
+/** The file's text; an InputError naming the file and its role when it does not exist. */
+export async function readInputText(file: string, role: string): Promise<string> {
+  return (await readInputFile(file, role)).toString('utf8');
 }
 
 export async function readJsonFile(file: string, role: string): Promise<unknown> {
@@ -30,15 +35,7 @@ export function adapterConfigPath(safetensorsFile: string): string {
 
 /** A PEFT adapter: the safetensors file and the adapter_config.json beside it. */
 export async function readPeftAdapter(file: string): Promise<LoraAdapter> {
-  let bytes: Uint8Array;
-  try {
-    // A plain Uint8Array: a Node Buffer's slice() is a view, not the copy that decoders expect.
-    bytes = new Uint8Array(await readFile(file));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new InputError(`adapter ${file} does not exist`);
-    throw error;
-  }
+  const bytes = await readInputFile(file, 'adapter');
   const config = await readJsonFile(
     adapterConfigPath(file),
     'adapter config (PEFT saves adapter_config.json beside adapter_model.safetensors)',

@@ -107,7 +107,7 @@ describe('prufed lora-grad', () => {
     expect(printed.tokens).toBe(9);
     expect(printed.loss).toBeCloseTo(expected.loss, 10);
 
-    const bytes = new Uint8Array(await readFile(out));
+    const bytes = await readFile(out);
     const gradients = readSafetensors(bytes);
     expectSameGradients(gradients, expected.gradients);
     // With B = 0 the gradient of A vanishes and that of B does not.
@@ -161,7 +161,7 @@ describe('prufed lora-grad', () => {
     expect(JSON.parse(kept.stdout).loss).toBeCloseTo(expected.loss, 10);
     expect(JSON.parse(all.stdout).loss).toBeCloseTo((await inProcess(adapter, [0, 1, 2])).loss, 10);
     expect(Math.abs(JSON.parse(kept.stdout).loss - JSON.parse(all.stdout).loss)).toBeGreaterThan(1e-4);
-    const gradients = readSafetensors(new Uint8Array(await readFile(out)));
+    const gradients = readSafetensors(await readFile(out));
     expectSameGradients(gradients, expected.gradients);
     expect(gradients.get(peftTensorName(2, 'down_proj', 'A'))!.data.some((x) => x !== 0)).toBe(true);
   });

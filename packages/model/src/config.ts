@@ -144,6 +144,14 @@ export function parseLlamaConfig(json: unknown): LlamaConfig {
   return config;
 }
 
+/**
+ * Throws a ConfigError unless `config` passes config.json's checks (positive sizes, NH a multiple of
+ * NKV, an even head size, positive rmsNormEps and ropeTheta); for configs built in code.
+ */
+export function assertLlamaConfig(config: LlamaConfig): void {
+  parseLlamaConfig(llamaConfigToHf(config));
+}
+
 /** A full Hugging Face config.json object for `config`, loadable by transformers' LlamaForCausalLM. */
 export function llamaConfigToHf(
   config: LlamaConfig,

@@ -2,8 +2,8 @@
 // adapters (A random, B zero, as PEFT does). Every tensor draws from its own seeded stream named by
 // the tensor, so a tensor's values do not depend on which other layers are initialised.
 import type { LlamaConfig } from './config';
-import { llamaTensorSpecs } from './cpu/params';
 import { ConfigError, InputError } from './errors';
+import { checkLayerList, llamaTensorSpecs } from './hf-names';
 import {
   type LoraAdapter,
   type LoraConfig,
@@ -24,19 +24,6 @@ export interface RandomWeightsOptions {
   layers?: number[];
 }
 
-/** Checks that `layers` are ascending, distinct original layer indices of `config`. */
-export function checkLayerList(config: LlamaConfig, layers: readonly number[], what: string): void {
-  const L = config.numHiddenLayers;
-  layers.forEach((layer, i) => {
-    if (!Number.isInteger(layer) || layer < 0 || layer >= L) {
-      throw new InputError(`${what}: layer ${layer} is not a layer index in [0, ${L}) of this model`);
-    }
-    if (i > 0 && layer <= layers[i - 1]) {
-      throw new InputError(`${what}: layers must be ascending and distinct, got [${layers.join(', ')}]`);
-    }
-  });
-}
-
 /**
  * Random LLaMA weights with HF names: RMSNorm weights 1, embedding and linear weights
  * normal(0, std). lm_head is absent when config.tieWordEmbeddings.
@@ -47,7 +34,7 @@ export function randomLlamaWeights(config: LlamaConfig, options: RandomWeightsOp
     throw new InputError(`init std must be a finite number >= 0, got ${std}`);
   }
   const layers = options.layers ?? Array.from({ length: config.numHiddenLayers }, (_, i) => i);
-  checkLayerList(config, layers, 'randomLlamaWeights');
+  checkLayerList(config, layers, 'randomLlamaWeights layer');
   const rng = new Rng(options.seed);
   const tensors = new Map<string, Tensor>();
   for (const { name, shape } of llamaTensorSpecs(config, layers)) {
@@ -96,7 +83,7 @@ export function initLoraAdapter(
   seed: number,
 ): LoraAdapter {
   assertLoraConfig(lora);
-  checkLayerList(config, layers, 'initLoraAdapter');
+  checkLayerList(config, layers, 'initLoraAdapter layer');
   const rng = new Rng(seed);
   const R = lora.r;
   const weights = new Map<string, LoraPair>();

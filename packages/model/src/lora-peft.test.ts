@@ -339,4 +339,29 @@ describe('validateAdapterForModel', () => {
       'base_model.model.model.layers.1.mlp.down_proj.lora_A.weight has shape [2, 6] but this model needs [2, 5]',
     );
   });
+
+  it('rejects a bad LoRA config, unordered layers, extra pairs and too few values', () => {
+    expect(() =>
+      validateAdapterForModel(
+        { ...makeAdapter(), config: { r: 0, alpha: 4, targetModules: ['q_proj'] } },
+        model,
+        [1, 3],
+      ),
+    ).toThrow(ConfigError);
+    expect(() => validateAdapterForModel(makeAdapter([3, 1]), model, [1, 3])).toThrow(
+      /adapter layer indices \[3, 1\] must be ascending and unique/,
+    );
+    const extra = makeAdapter();
+    extra.weights.set(loraKey(1, 'k_proj'), extra.weights.get(loraKey(1, 'v_proj'))!);
+    expect(() => validateAdapterForModel(extra, model, [1, 3])).toThrow(/holds 1.k_proj outside its layers/);
+    const short = makeAdapter();
+    const pair = short.weights.get(loraKey(3, 'q_proj'))!;
+    short.weights.set(loraKey(3, 'q_proj'), {
+      ...pair,
+      B: { shape: pair.B.shape, data: new Float32Array(3) },
+    });
+    expect(() => validateAdapterForModel(short, model, [1, 3])).toThrow(
+      'base_model.model.model.layers.3.self_attn.q_proj.lora_B.weight holds 3 values, but its shape [4,2] needs 8',
+    );
+  });
 });

@@ -4,6 +4,7 @@
 // Dimension letters: R LoRA rank; in / out are a projection's input / output features.
 import type { LlamaConfig } from './config';
 import { ConfigError, FormatError, InputError } from './errors';
+import { checkLayerList } from './hf-names';
 import { assertLoraConfig } from './init';
 import {
   type LoraAdapter,
@@ -16,7 +17,7 @@ import {
   loraParent,
 } from './lora';
 import { readSafetensors, writeSafetensors } from './safetensors';
-import type { Tensor } from './tensor';
+import { numel, type Tensor } from './tensor';
 
 /** adapter_config.json as PEFT's LoraConfig saves it (the fields this project sets). */
 export interface PeftAdapterConfig {
@@ -251,14 +252,16 @@ export function adapterFromPeft(safetensors: Uint8Array, config: unknown): LoraA
 }
 
 /**
- * Checks that an adapter fits a model variant that keeps `keptLayers` (original indices): every
- * adapter layer is kept and every factor has the shape this model's projections need.
+ * Checks that an adapter fits a model variant that keeps `keptLayers` (original indices): a valid
+ * LoRA config, ascending layers that the variant keeps, exactly one pair per (layer, target module),
+ * and every factor of the shape this model's projections need.
  */
 export function validateAdapterForModel(
   adapter: LoraAdapter,
   config: LlamaConfig,
-  keptLayers: number[],
+  keptLayers: readonly number[],
 ): void {
+  assertLoraConfig(adapter.config);
   const kept = new Set(keptLayers);
   const missing = adapter.layers.filter((layer) => !kept.has(layer));
   if (missing.length > 0) {
@@ -267,21 +270,36 @@ export function validateAdapterForModel(
         `${keptLayers.join(', ')}); send only the adapter layers the variant keeps`,
     );
   }
+  checkLayerList(config, adapter.layers, 'adapter layer'); // all kept, so in range; checks the order
   const R = adapter.config.r;
+  const listed = new Set<string>();
   for (const layer of adapter.layers) {
     for (const module of adapter.config.targetModules) {
       const [IN, OUT] = loraModuleShape(config, module);
       const pair = pairOf(adapter, layer, module);
+      listed.add(loraKey(layer, module));
       const expected: Record<LoraFactor, number[]> = { A: [R, IN], B: [OUT, R] };
       for (const factor of ['A', 'B'] as const) {
-        const found = pair[factor].shape;
-        if (found.join() !== expected[factor].join()) {
+        const { shape, data } = pair[factor];
+        const name = peftTensorName(layer, module, factor);
+        if (shape.join() !== expected[factor].join()) {
           throw new InputError(
-            `${peftTensorName(layer, module, factor)} has shape [${found.join(', ')}] but this model needs ` +
+            `${name} has shape [${shape.join(', ')}] but this model needs ` +
               `[${expected[factor].join(', ')}]; the adapter was made for a different model or rank`,
+          );
+        }
+        if (data.length !== numel(shape)) {
+          throw new InputError(
+            `${name} holds ${data.length} values, but its shape [${shape}] needs ${numel(shape)}`,
           );
         }
       }
     }
+  }
+  const extra = [...adapter.weights.keys()].filter((key) => !listed.has(key));
+  if (extra.length > 0) {
+    throw new InputError(
+      `adapter holds ${extra.join(', ')} outside its layers x target modules; remove them or list them`,
+    );
   }
 }

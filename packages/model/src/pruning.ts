@@ -3,7 +3,8 @@
 // strategies"). Scores that need weights or calibration hidden states are pure functions exported
 // for tests and reports. Dimension letters: L layers, N calibration tokens, C hidden.
 import { InputError } from './errors';
-import { loraModules, loraParent } from './lora';
+import { projectionName } from './hf-names';
+import { loraModules } from './lora';
 import type { LlamaWeights } from './weights';
 
 export const pruningStrategies = [
@@ -133,7 +134,7 @@ export function layerMagnitudes(weights: LlamaWeights): number[] {
     let sum = 0;
     let count = 0;
     for (const module of loraModules) {
-      const name = `model.layers.${layer}.${loraParent(module)}.${module}.weight`;
+      const name = projectionName(layer, module);
       const tensor = weights.tensors.get(name);
       if (!tensor) {
         throw new InputError(

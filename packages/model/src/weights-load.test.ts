@@ -6,6 +6,7 @@ import {
   expectedTensorShape,
   hfGlobalTensorNames,
   hfLayerTensorNames,
+  llamaTensorSpecs,
   llamaWeightsFromMap,
   loadLlamaWeights,
 } from './weights-load';
@@ -86,6 +87,17 @@ describe('tensor names and shapes', () => {
     ]);
   });
 
+  it('lists a variant in forward order: embedding, kept layers, final norm, LM head', () => {
+    const specs = llamaTensorSpecs(config, [2]);
+    expect(specs.map((s) => s.name)).toEqual([
+      'model.embed_tokens.weight',
+      ...hfLayerTensorNames(2),
+      'model.norm.weight',
+      'lm_head.weight',
+    ]);
+    for (const { name, shape } of specs) expect(shape, name).toEqual(handShape(name));
+  });
+
   it('gives the hand-computed shapes, including GQA and an explicit head_dim', () => {
     for (const name of fullModel().keys())
       expect(expectedTensorShape(config, name), name).toEqual(handShape(name));
@@ -93,6 +105,7 @@ describe('tensor names and shapes', () => {
     expect(expectedTensorShape(wideHeads, 'model.layers.0.self_attn.q_proj.weight')).toEqual([16, 8]);
     expect(expectedTensorShape(wideHeads, 'model.layers.0.self_attn.k_proj.weight')).toEqual([8, 8]);
     expect(expectedTensorShape(wideHeads, 'model.layers.0.self_attn.o_proj.weight')).toEqual([8, 16]);
+    expect(expectedTensorShape({ ...config, tieWordEmbeddings: true }, 'lm_head.weight')).toEqual([10, 8]);
   });
 
   it('rejects unknown names and layers beyond the model', () => {

@@ -1,78 +1,28 @@
-// Loading the base weights of a pruned variant: the HF tensor names it needs (global tensors plus its kept
-// layers), each tensor's expected shape from the config, and a loader that checks every shape it receives.
+// Loading the base weights of a pruned variant: the HF tensors it needs (global tensors plus its kept
+// layers, names and shapes from hf-names), checking every shape it receives.
 import type { LlamaConfig } from './config';
-import { FormatError, InputError } from './errors';
-import { loraModuleShape, loraModules, loraParent } from './lora';
+import { FormatError } from './errors';
+import { checkLayerList, globalTensorSpecs, layerTensorSpecs, type TensorSpec } from './hf-names';
 import { numel, type Tensor } from './tensor';
 import type { LlamaWeights } from './weights';
 
-/** HF names of one decoder layer's tensors. */
-export function hfLayerTensorNames(layer: number): string[] {
-  const prefix = `model.layers.${layer}`;
-  const projections = (parent: 'self_attn' | 'mlp') =>
-    loraModules.filter((m) => loraParent(m) === parent).map((m) => `${prefix}.${parent}.${m}.weight`);
-  return [
-    `${prefix}.input_layernorm.weight`,
-    ...projections('self_attn'),
-    `${prefix}.post_attention_layernorm.weight`,
-    ...projections('mlp'),
-  ];
+// Public through the package index; hf-names owns them.
+export {
+  checkLayerList,
+  expectedTensorShape,
+  hfGlobalTensorNames,
+  hfLayerTensorNames,
+  llamaTensorSpecs,
+  type TensorSpec,
+} from './hf-names';
+
+/** Checks keptLayers and returns the spec of every tensor the variant needs: global tensors, then each layer's. */
+function variantTensorSpecs(config: LlamaConfig, keptLayers: number[]): TensorSpec[] {
+  checkLayerList(config, keptLayers, 'kept layer');
+  return [...globalTensorSpecs(config), ...keptLayers.flatMap((layer) => layerTensorSpecs(config, layer))];
 }
 
-/** HF names of the tensors every variant keeps: embedding, final norm, and the LM head unless tied. */
-export function hfGlobalTensorNames(config: LlamaConfig): string[] {
-  const names = ['model.embed_tokens.weight', 'model.norm.weight'];
-  if (!config.tieWordEmbeddings) names.push('lm_head.weight');
-  return names;
-}
-
-const layerTensorPattern = /^model\.layers\.(\d+)\.(.+)\.weight$/;
-
-/** Shape of an HF tensor under `config`; linear weights are (out, in) as in PyTorch. */
-export function expectedTensorShape(config: LlamaConfig, name: string): number[] {
-  const C = config.hiddenSize;
-  const V = config.vocabSize;
-  if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') return [V, C];
-  if (name === 'model.norm.weight') return [C];
-  const match = layerTensorPattern.exec(name);
-  if (match !== null) {
-    const layer = Number(match[1]);
-    if (layer >= config.numHiddenLayers) {
-      throw new InputError(
-        `tensor "${name}" names layer ${layer}, but the model has ${config.numHiddenLayers}`,
-      );
-    }
-    const part = match[2];
-    if (part === 'input_layernorm' || part === 'post_attention_layernorm') return [C];
-    const module = loraModules.find((m) => part === `${loraParent(m)}.${m}`);
-    if (module !== undefined) {
-      const [inFeatures, outFeatures] = loraModuleShape(config, module);
-      return [outFeatures, inFeatures];
-    }
-  }
-  throw new InputError(`"${name}" is not a LLaMA weight name (e.g. model.layers.0.self_attn.q_proj.weight)`);
-}
-
-/** Checks keptLayers and returns every tensor name the variant needs. */
-function variantTensorNames(config: LlamaConfig, keptLayers: number[]): string[] {
-  const L = config.numHiddenLayers;
-  keptLayers.forEach((layer, i) => {
-    if (!Number.isInteger(layer) || layer < 0 || layer >= L) {
-      throw new InputError(
-        `kept layer ${layer} is not a layer index in [0, ${L}); the model has ${L} layers`,
-      );
-    }
-    if (i > 0 && layer <= keptLayers[i - 1]) {
-      throw new InputError(
-        `kept layers [${keptLayers}] must be ascending and unique (original layer indices)`,
-      );
-    }
-  });
-  return [...hfGlobalTensorNames(config), ...keptLayers.flatMap(hfLayerTensorNames)];
-}
-
-function checkTensor(config: LlamaConfig, name: string, tensor: Tensor): Tensor {
-  const expected = expectedTensorShape(config, name);
+function checkTensor({ name, shape: expected }: TensorSpec, tensor: Tensor): Tensor {
   const sameShape =
     tensor.shape.length === expected.length && tensor.shape.every((d, i) => d === expected[i]);
   if (!sameShape) {
@@ -96,8 +46,8 @@ export async function loadLlamaWeights(
   keptLayers: number[],
 ): Promise<LlamaWeights> {
   const tensors = new Map<string, Tensor>();
-  for (const name of variantTensorNames(config, keptLayers)) {
-    tensors.set(name, checkTensor(config, name, await getTensor(name)));
+  for (const spec of variantTensorSpecs(config, keptLayers)) {
+    tensors.set(spec.name, checkTensor(spec, await getTensor(spec.name)));
   }
   return { config, layers: [...keptLayers], tensors };
 }
@@ -109,14 +59,14 @@ export function llamaWeightsFromMap(
   keptLayers: number[],
 ): LlamaWeights {
   const kept = new Map<string, Tensor>();
-  for (const name of variantTensorNames(config, keptLayers)) {
-    const tensor = tensors.get(name);
+  for (const spec of variantTensorSpecs(config, keptLayers)) {
+    const tensor = tensors.get(spec.name);
     if (tensor === undefined) {
       throw new FormatError(
-        `the weights lack tensor "${name}", which config.json requires; is the checkpoint complete?`,
+        `the weights lack tensor "${spec.name}", which config.json requires; is the checkpoint complete?`,
       );
     }
-    kept.set(name, checkTensor(config, name, tensor));
+    kept.set(spec.name, checkTensor(spec, tensor));
   }
   return { config, layers: [...keptLayers], tensors: kept };
 }

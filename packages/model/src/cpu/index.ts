@@ -13,7 +13,6 @@ export {
   matmulForward,
 } from './linear';
 export { CpuModel, type CpuPrecision } from './model';
-export { llamaTensorSpecs, type TensorSpec } from './params';
 export { rmsnormBackward, rmsnormForward } from './rmsnorm';
 export { ropeBackward, ropeForward, ropeTables } from './rope';
 export { swigluBackward, swigluForward } from './swiglu';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { LlamaConfig } from '../config';
 import type { Batch } from '../engine';
+import { projectionName } from '../hf-names';
 import { initLoraAdapter, randomLlamaWeights } from '../init';
 import { type LoraAdapter, loraModules } from '../lora';
 import { Rng } from '../rng';
@@ -8,7 +9,6 @@ import type { FloatArray } from '../tensor';
 import type { LlamaWeights } from '../weights';
 import { gradCheck, gradError, gradTolerance, sampleIndices } from './gradcheck';
 import { CpuModel } from './model';
-import { projectionName } from './params';
 
 // Tiny GQA model for exhaustive finite differences: C 16, NH 4, NKV 2, HS 4, F 24, V 13, L 4.
 const tiny: LlamaConfig = {

@@ -7,10 +7,19 @@
 // Base parameters live in one flat buffer (table: `entries`), LoRA parameters in another; their
 // gradients mirror them. Activations are allocated once per (B, T) and reused.
 
-import type { LlamaConfig } from '../config';
+import { assertLlamaConfig, type LlamaConfig } from '../config';
 import type { Batch, LossResult, VariantOptions } from '../engine';
-import { ConfigError, InputError } from '../errors';
-import { assertLoraConfig, checkLayerList } from '../init';
+import { InputError } from '../errors';
+import {
+  checkLayerList,
+  embedTokensName,
+  finalNormName,
+  inputNormName,
+  llamaTensorSpecs,
+  lmHeadName,
+  postAttentionNormName,
+  projectionName,
+} from '../hf-names';
 import {
   type LoraAdapter,
   type LoraModule,
@@ -19,7 +28,8 @@ import {
   loraModuleShape,
   loraModules,
 } from '../lora';
-import { type FloatArray, numel, type Tensor } from '../tensor';
+import { validateAdapterForModel } from '../lora-peft';
+import type { FloatArray, Tensor } from '../tensor';
 import type { LlamaWeights } from '../weights';
 import { attentionBackward, attentionForward } from './attention';
 import { crossentropyBackward, crossentropyForward, ignoreIndex } from './crossentropy';
@@ -31,17 +41,7 @@ import {
   matmulBackward,
   matmulForward,
 } from './linear';
-import {
-  embedTokensName,
-  finalNormName,
-  inputNormName,
-  llamaTensorSpecs,
-  lmHeadName,
-  type ParamEntry,
-  paramTable,
-  postAttentionNormName,
-  projectionName,
-} from './params';
+import { type ParamEntry, paramTable } from './params';
 import { rmsnormBackward, rmsnormForward } from './rmsnorm';
 import { ropeBackward, ropeForward, ropeTables } from './rope';
 import { swigluBackward, swigluForward } from './swiglu';
@@ -125,40 +125,6 @@ interface Activations {
   dloraU: FloatArray; // (N, R)
 }
 
-function checkConfig(config: LlamaConfig): void {
-  const sizes: (keyof LlamaConfig)[] = [
-    'hiddenSize',
-    'intermediateSize',
-    'numHiddenLayers',
-    'numAttentionHeads',
-    'numKeyValueHeads',
-    'headDim',
-    'vocabSize',
-    'maxPositionEmbeddings',
-  ];
-  for (const key of sizes) {
-    const value = config[key];
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-      throw new ConfigError(`LlamaConfig.${key} must be a positive integer, got ${value}`);
-    }
-  }
-  if (config.numAttentionHeads % config.numKeyValueHeads !== 0) {
-    throw new ConfigError(
-      `numAttentionHeads (${config.numAttentionHeads}) must be a multiple of numKeyValueHeads (${config.numKeyValueHeads})`,
-    );
-  }
-  if (config.headDim % 2 !== 0) {
-    throw new ConfigError(
-      `headDim ${config.headDim} is odd; RoPE rotates pairs of dimensions and needs it even`,
-    );
-  }
-  if (!(config.rmsNormEps > 0) || !(config.ropeTheta > 0)) {
-    throw new ConfigError(
-      `rmsNormEps and ropeTheta must be positive, got ${config.rmsNormEps}, ${config.ropeTheta}`,
-    );
-  }
-}
-
 /** Throws an InputError unless batch is well formed with token ids in [0, V). Labels are checked by checkLabels. */
 export function checkBatch(batch: Batch, config: LlamaConfig): void {
   const { batchSize: B, seqLen: T } = batch;
@@ -219,8 +185,8 @@ export class CpuModel {
     readonly precision: CpuPrecision = 'f32',
   ) {
     const config = weights.config;
-    checkConfig(config);
-    checkLayerList(config, options.keptLayers, 'keptLayers');
+    assertLlamaConfig(config);
+    checkLayerList(config, options.keptLayers, 'kept layer');
     const missing = options.keptLayers.filter((layer) => !weights.layers.includes(layer));
     if (missing.length > 0) {
       throw new InputError(
@@ -284,50 +250,21 @@ export class CpuModel {
     );
   }
 
-  /** Replaces the adapter; layers must be kept layers and every (layer, target) pair present. */
+  /** Replaces the adapter; it must fit this variant (see validateAdapterForModel). */
   setAdapter(adapter: LoraAdapter): void {
+    validateAdapterForModel(adapter, this.config, this.keptLayers);
     const { config: lora, layers } = adapter;
-    assertLoraConfig(lora);
-    checkLayerList(this.config, layers, 'adapter layers');
-    const foreign = layers.filter((layer) => !this.keptLayers.includes(layer));
-    if (foreign.length > 0) {
-      throw new InputError(
-        `the adapter has layer(s) ${foreign.join(', ')} that this variant does not keep ` +
-          `(kept: ${this.keptLayers.join(', ')}); send the client only its kept layers' adapters`,
-      );
-    }
     const R = lora.r;
     const entries: LoraEntry[] = [];
     const pairs: LoraPair[] = [];
     let offset = 0;
     for (const layer of layers) {
       for (const module of lora.targetModules) {
-        const key = loraKey(layer, module);
-        const pair = adapter.weights.get(key);
-        if (pair === undefined)
-          throw new InputError(`the adapter lacks ${key}; every layer needs every target module`);
         const [IN, OUT] = loraModuleShape(this.config, module);
-        for (const [name, tensor, shape] of [
-          ['A', pair.A, [R, IN]],
-          ['B', pair.B, [OUT, R]],
-        ] as const) {
-          if (tensor.shape.join(',') !== shape.join(',') || tensor.data.length !== numel(shape)) {
-            throw new InputError(
-              `adapter ${key} ${name} has shape [${tensor.shape}] but r=${R} needs [${shape}]`,
-            );
-          }
-        }
         entries.push({ layer, module, IN, OUT, offsetA: offset, offsetB: offset + R * IN });
-        pairs.push(pair);
+        pairs.push(adapter.weights.get(loraKey(layer, module))!);
         offset += R * IN + OUT * R;
       }
-    }
-    if (adapter.weights.size !== entries.length) {
-      const expected = new Set(entries.map((e) => loraKey(e.layer, e.module)));
-      const extra = [...adapter.weights.keys()].filter((key) => !expected.has(key));
-      throw new InputError(
-        `the adapter holds ${extra.join(', ')} outside its layers x targetModules; remove them`,
-      );
     }
     const params = this.alloc(offset);
     const grads = this.alloc(offset);

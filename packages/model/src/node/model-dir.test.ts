@@ -59,7 +59,7 @@ describe('writeModelDir / readModelDir', () => {
       num_key_value_heads: 1,
       torch_dtype: 'float32',
     });
-    const file = readSafetensors(new Uint8Array(await readFile(path.join(dir, 'model.safetensors'))));
+    const file = readSafetensors(await readFile(path.join(dir, 'model.safetensors')));
     expect(file).toEqual(weights.tensors);
 
     const model = await readModelDir(dir);
@@ -85,7 +85,7 @@ describe('writeModelDir / readModelDir', () => {
     const tied = { ...config, tieWordEmbeddings: true };
     const weights = fullWeights(config); // carries an lm_head, which tying makes redundant
     await writeModelDir(dir, tied, { ...weights, config: tied });
-    const file = readSafetensors(new Uint8Array(await readFile(path.join(dir, 'model.safetensors'))));
+    const file = readSafetensors(await readFile(path.join(dir, 'model.safetensors')));
     expect(file.has('lm_head.weight')).toBe(false);
     const model = await readModelDir(dir);
     expect(model.config.tieWordEmbeddings).toBe(true);

@@ -4,7 +4,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type LlamaConfig, llamaConfigToHf, parseLlamaConfig } from '../config';
+import { assertLlamaConfig, type LlamaConfig } from '../config';
 import { InputError } from '../errors';
 import { randomLlamaWeights } from '../init';
 import { byteLevelBpeTokenizerJson } from '../tokenizer';
@@ -43,24 +43,22 @@ export async function writeTinyModel(
   if (!Number.isInteger(hidden) || !Number.isInteger(heads) || hidden % heads !== 0) {
     throw new InputError(`hidden (${hidden}) must be a multiple of heads (${heads})`);
   }
-  // Through config.json's parser, which checks the sizes (NH a multiple of NKV, even head size).
-  const config = parseLlamaConfig(
-    llamaConfigToHf({
-      hiddenSize: hidden,
-      intermediateSize: options.ffn ?? 3 * hidden,
-      numHiddenLayers: layers,
-      numAttentionHeads: heads,
-      numKeyValueHeads: kvHeads,
-      headDim: hidden / heads,
-      rmsNormEps: 1e-5,
-      ropeTheta: 10000,
-      vocabSize: vocab,
-      maxPositionEmbeddings: 2048,
-      tieWordEmbeddings: options.tied ?? false,
-      bosTokenId: 256,
-      eosTokenId: 257,
-    }),
-  );
+  const config: LlamaConfig = {
+    hiddenSize: hidden,
+    intermediateSize: options.ffn ?? 3 * hidden,
+    numHiddenLayers: layers,
+    numAttentionHeads: heads,
+    numKeyValueHeads: kvHeads,
+    headDim: hidden / heads,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    vocabSize: vocab,
+    maxPositionEmbeddings: 2048,
+    tieWordEmbeddings: options.tied ?? false,
+    bosTokenId: 256,
+    eosTokenId: 257,
+  };
+  assertLlamaConfig(config); // NH a multiple of NKV, even head size, positive sizes
   const tokenizerJson = byteLevelBpeTokenizerJson({ specialTokens, bosToken: '<|bos|>', vocabSize: vocab });
   const weights = randomLlamaWeights(config, { seed });
   await writeModelDir(dir, config, weights, { dtype: options.dtype, tokenizerJson });
