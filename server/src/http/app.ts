@@ -1,4 +1,5 @@
-// The HTTP request handler: JSON API first, then the built web app, then public/ (models, datasets).
+// The HTTP request handler: JSON API first, then the built web app, then extra mounts (the served
+// model directory), then public/ (models, datasets).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setSecurityHeaders } from './security-headers';
 import { resolveUnderRoot, serveFile } from './static-files';
@@ -8,9 +9,13 @@ export interface HttpOptions {
   webRoot: string;
   /** public/: model checkpoints and datasets, served with byte-range support. */
   publicRoot: string;
+  /** Routes under /api/ other than /api/health; returns false when it has no such route. */
+  api?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
+  /** Directories served under a URL prefix ending in '/', e.g. the model at /models/<id>/. */
+  mounts?: { prefix: string; root: string }[];
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',
@@ -33,12 +38,21 @@ export function createHttpHandler(options: HttpOptions) {
       return;
     }
     if (url.pathname.startsWith('/api/')) {
+      if (options.api?.(req, res, url)) return;
       sendJson(res, 404, { error: `no API route ${url.pathname}` });
       return;
     }
     const urlPath = url.pathname.endsWith('/') ? `${url.pathname}index.html` : url.pathname;
-    for (const root of [options.webRoot, options.publicRoot]) {
-      const file = resolveUnderRoot(root, urlPath);
+    const mounted = (options.mounts ?? [])
+      .filter((mount) => urlPath.startsWith(mount.prefix))
+      .map((mount) => ({ root: mount.root, path: urlPath.slice(mount.prefix.length - 1) }));
+    const roots = [
+      { root: options.webRoot, path: urlPath },
+      ...mounted,
+      { root: options.publicRoot, path: urlPath },
+    ];
+    for (const { root, path: pathUnderRoot } of roots) {
+      const file = resolveUnderRoot(root, pathUnderRoot);
       if (file === undefined) {
         sendJson(res, 400, { error: 'malformed path' });
         return;
