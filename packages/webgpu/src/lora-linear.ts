@@ -1,0 +1,170 @@
+// The fused LoRA linear on the GPU, y = x W^T + scale (x A^T) B^T with scale = alpha / r, and its
+// backward, with the argument order of the CPU twins loraLinearForward / loraLinearBackward in
+// @prufed/model. Built from the matmul programs plus lora_scale (kernels/lora-linear.wgsl); the
+// scale is applied to the rank-space (N, R) tensors, the smallest of the layer.
+// Dimension letters: N rows (B * T), IN and OUT the projection's sizes, R the LoRA rank.
+import { InputError } from '@prufed/model';
+import { matmul } from './matmul';
+import { assertCapacity, type Program } from './program';
+import type { GpuRuntime } from './runtime';
+
+/** A LoRA pair on one projection: A (R, IN), B (OUT, R), with their gradients when trained. */
+export interface GpuLoraLinearWeights {
+  A: GPUBuffer; // (R, IN)
+  B: GPUBuffer; // (OUT, R)
+  dA: GPUBuffer | null; // (R, IN)
+  dB: GPUBuffer | null; // (OUT, R)
+  R: number;
+  scale: number; // alpha / r
+}
+
+const workgroupSize = 64;
+/** WebGPU's guaranteed maxComputeWorkgroupsPerDimension. */
+const maxWorkgroups = 65535;
+
+const scaleProgram: Program = {
+  name: 'lora_scale',
+  source: new URL('./kernels/lora-linear.wgsl', import.meta.url),
+  entryPoint: 'lora_scale',
+  bindings: [
+    { name: 'inp', kind: 'read-only-storage' },
+    { name: 'out', kind: 'storage' },
+  ],
+  uniforms: [
+    { name: 'n', type: 'u32' },
+    { name: 'scale', type: 'f32' },
+  ],
+  constants: { WG: workgroupSize },
+  dispatch: ({ n }) => [Math.ceil(n / workgroupSize), 1, 1],
+};
+
+/** out (N, R) = scale * inp (N, R). */
+async function loraScale(
+  rt: GpuRuntime,
+  out: GPUBuffer,
+  inp: GPUBuffer,
+  n: number,
+  scale: number,
+): Promise<void> {
+  await rt.dispatch(scaleProgram, [inp, out], { n, scale });
+}
+
+/** Checks the rank and every buffer of a call; rankBuffers are the (N, R) ones LoRA needs. */
+function checkCall(
+  call: string,
+  lora: GpuLoraLinearWeights | null,
+  rankBuffers: Record<string, GPUBuffer | null>,
+  sizes: Record<string, { have: number; need: number }>,
+  N: number,
+  IN: number,
+  OUT: number,
+): void {
+  if (lora === null) {
+    assertCapacity(call, sizes);
+    return;
+  }
+  const R = lora.R;
+  if (!Number.isInteger(R) || R < 1)
+    throw new InputError(`${call}: the LoRA rank must be a positive integer, got ${R}`);
+  if (Math.ceil((N * R) / workgroupSize) > maxWorkgroups)
+    throw new InputError(`${call}: N * R must be at most ${maxWorkgroups * workgroupSize}; split the batch`);
+  const rankSizes: Record<string, { have: number; need: number }> = {};
+  for (const [name, buffer] of Object.entries(rankBuffers)) {
+    if (buffer === null) throw new InputError(`${call}: ${name} (N, R) is needed when the layer has LoRA`);
+    rankSizes[name] = { have: buffer.size / 4, need: N * R };
+  }
+  assertCapacity(call, {
+    ...sizes,
+    ...rankSizes,
+    A: { have: lora.A.size / 4, need: R * IN },
+    B: { have: lora.B.size / 4, need: OUT * R },
+    dA: { have: lora.dA === null ? R * IN : lora.dA.size / 4, need: R * IN },
+    dB: { have: lora.dB === null ? OUT * R : lora.dB.size / 4, need: OUT * R },
+  });
+}
+
+/**
+ * out (N, OUT) = inp (N, IN) @ weight^T + scale * (inp @ A^T) @ B^T. loraU (N, R) keeps inp @ A^T
+ * for the backward pass; scratch (N, R) is overwritten. lora null means a plain linear layer.
+ */
+export async function loraLinearForward(
+  rt: GpuRuntime,
+  out: GPUBuffer, // (N, OUT)
+  loraU: GPUBuffer | null, // (N, R)
+  scratch: GPUBuffer | null, // (N, R)
+  inp: GPUBuffer, // (N, IN)
+  weight: GPUBuffer, // (OUT, IN)
+  lora: GpuLoraLinearWeights | null,
+  N: number,
+  IN: number,
+  OUT: number,
+): Promise<void> {
+  checkCall(
+    `loraLinearForward (N=${N}, IN=${IN}, OUT=${OUT}, R=${lora?.R ?? 0})`,
+    lora,
+    { loraU, scratch },
+    {
+      out: { have: out.size / 4, need: N * OUT },
+      inp: { have: inp.size / 4, need: N * IN },
+      weight: { have: weight.size / 4, need: OUT * IN },
+    },
+    N,
+    IN,
+    OUT,
+  );
+  await matmul(rt, out, inp, weight, N, OUT, IN, { transB: true });
+  if (lora === null || loraU === null || scratch === null) return;
+  const R = lora.R;
+  await matmul(rt, loraU, inp, lora.A, N, R, IN, { transB: true });
+  await loraScale(rt, scratch, loraU, N * R, lora.scale);
+  await matmul(rt, out, scratch, lora.B, N, OUT, R, { transB: true, accumulate: true });
+}
+
+/**
+ * Backward of loraLinearForward (accumulates into dinp, dweight, lora.dA, lora.dB; null skips a
+ * gradient). dloraU (N, R) receives d(inp @ A^T); scratch (N, R) is overwritten.
+ */
+export async function loraLinearBackward(
+  rt: GpuRuntime,
+  dinp: GPUBuffer | null, // (N, IN)
+  dweight: GPUBuffer | null, // (OUT, IN)
+  dloraU: GPUBuffer | null, // (N, R)
+  scratch: GPUBuffer | null, // (N, R)
+  dout: GPUBuffer, // (N, OUT)
+  loraU: GPUBuffer | null, // (N, R)
+  inp: GPUBuffer, // (N, IN)
+  weight: GPUBuffer, // (OUT, IN)
+  lora: GpuLoraLinearWeights | null,
+  N: number,
+  IN: number,
+  OUT: number,
+): Promise<void> {
+  checkCall(
+    `loraLinearBackward (N=${N}, IN=${IN}, OUT=${OUT}, R=${lora?.R ?? 0})`,
+    lora,
+    { dloraU, scratch, loraU },
+    {
+      dinp: { have: dinp === null ? N * IN : dinp.size / 4, need: N * IN },
+      dweight: { have: dweight === null ? OUT * IN : dweight.size / 4, need: OUT * IN },
+      dout: { have: dout.size / 4, need: N * OUT },
+      inp: { have: inp.size / 4, need: N * IN },
+      weight: { have: weight.size / 4, need: OUT * IN },
+    },
+    N,
+    IN,
+    OUT,
+  );
+  if (dinp !== null) await matmul(rt, dinp, dout, weight, N, IN, OUT, { accumulate: true });
+  if (dweight !== null) await matmul(rt, dweight, dout, inp, OUT, IN, N, { transA: true, accumulate: true });
+  if (lora === null || loraU === null || dloraU === null || scratch === null) return;
+  const R = lora.R;
+  if (lora.dB !== null) {
+    await loraScale(rt, scratch, loraU, N * R, lora.scale);
+    await matmul(rt, lora.dB, dout, scratch, OUT, R, N, { transA: true, accumulate: true });
+  }
+  if (lora.dA === null && dinp === null) return;
+  await matmul(rt, scratch, dout, lora.B, N, R, OUT);
+  await loraScale(rt, dloraU, scratch, N * R, lora.scale);
+  if (lora.dA !== null) await matmul(rt, lora.dA, dloraU, inp, R, IN, N, { transA: true, accumulate: true });
+  if (dinp !== null) await matmul(rt, dinp, dloraU, lora.A, N, IN, R, { accumulate: true });
+}
