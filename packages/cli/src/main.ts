@@ -2,8 +2,10 @@
 // `prufed: <message>` on stderr with exit status 1 (with a stack trace only for unexpected errors).
 import { ConfigError, FormatError, InputError } from '@prufed/model';
 import { Command } from 'commander';
+import { evalCommand } from './eval';
 import { loraGradCommand } from './lora-grad';
 import { pruneCommand } from './prune';
+import { volunteerCommand } from './volunteer';
 
 /** Errors caused by the user's input or files, whose message is the whole story. */
 function isExpected(error: unknown): error is Error {
@@ -15,8 +17,10 @@ function isExpected(error: unknown): error is Error {
 
 const program = new Command('prufed')
   .description('PruFed tools: LoRA gradients and layer pruning of LLaMA checkpoints')
+  .addCommand(evalCommand())
   .addCommand(loraGradCommand())
-  .addCommand(pruneCommand());
+  .addCommand(pruneCommand())
+  .addCommand(volunteerCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,6 @@
 // @prufed/model: the isomorphic model core (no DOM or Node assumptions).
 export * from './batch';
+export * from './bpe-train';
 export * from './config';
 export * from './cpu/index';
 export * from './data/index';
@@ -7,6 +8,7 @@ export * from './engine';
 export * from './errors';
 export * from './half';
 export * from './init';
+export * from './lm-eval';
 export * from './lora';
 export * from './lora-peft';
 export * from './pruning';

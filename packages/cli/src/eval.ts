@@ -1,0 +1,271 @@
+// `prufed eval`: evaluate a (pruned, optionally adapted) model on a WordNet task split — loss and
+// perplexity of the instruction-format responses, plus the task metric from greedy decoding — or, in
+// corpus mode, the loss on held-out text beside the unigram entropy of the same tokens. Also the
+// corpus packing that pretraining uses, so that training and evaluation see text the same way.
+// Dimension letters: B batch, T tokens, V vocab.
+import path from 'node:path';
+import {
+  type Batch,
+  encodeRecord,
+  greedyDecode,
+  InputError,
+  type InstructionTokenizer,
+  loadTokenizer,
+  type PrufedTokenizer,
+  packedLoss,
+  packLines,
+  padInstructionBatch,
+  parseTaskJsonl,
+  promptFor,
+  SPLITS,
+  scorePredictions,
+  TASKS,
+  type TrainingEngine,
+  unigramEntropy,
+} from '@prufed/model';
+import { readModelDir } from '@prufed/model/node';
+import { SingleBar } from 'cli-progress';
+import { Command, Option } from 'commander';
+import { parseCount, parseCountList } from './args';
+import { createEngine, engineNames } from './engines';
+import { readInputText, readPeftAdapter } from './files';
+import { prune } from './prune';
+
+export interface EvalOptions {
+  model: string;
+  adapter?: string;
+  /** Kept original layer indices; undefined: --strategy, else all layers. */
+  keep?: number[];
+  strategy?: string;
+  keepLayers?: number;
+  calib?: string;
+  task?: string;
+  split: string;
+  data: string;
+  limit?: number;
+  corpus?: string;
+  seqLen: number;
+  batchSize: number;
+  maxNewTokens: number;
+  engine: string;
+}
+
+export interface TaskEvalResult {
+  model: string;
+  keptLayers: number[];
+  adapter: string | null;
+  task: string;
+  split: string;
+  count: number;
+  /** Mean cross-entropy of the reference responses (and eos) given the prompts, nats/token. */
+  loss: number;
+  perplexity: number;
+  exactMatch: number;
+  f1: number;
+}
+
+export interface CorpusEvalResult {
+  model: string;
+  keptLayers: number[];
+  adapter: string | null;
+  corpus: string;
+  tokens: number;
+  loss: number;
+  perplexity: number;
+  /** Entropy of the unigram distribution of the same target tokens, nats/token. */
+  unigramEntropy: number;
+  /** loss / unigramEntropy: below 1 when the model uses context. */
+  lossToUnigram: number;
+}
+
+/** Which layers to keep: --keep, or --strategy with --keep-layers, or all. */
+async function keptLayersOf(options: EvalOptions): Promise<number[] | undefined> {
+  if (options.keep !== undefined && options.strategy !== undefined) {
+    throw new InputError('give either --keep or --strategy with --keep-layers, not both');
+  }
+  if (options.strategy === undefined) return options.keep;
+  if (options.keepLayers === undefined) {
+    throw new InputError(`--strategy ${options.strategy} needs --keep-layers K (how many layers to keep)`);
+  }
+  return prune({
+    model: options.model,
+    strategy: options.strategy,
+    keepLayers: options.keepLayers,
+    calib: options.calib,
+  });
+}
+
+function progressBar(what: string): SingleBar {
+  return new SingleBar({ format: `${what} {bar} {value}/{total} | ETA {eta_formatted}` });
+}
+
+async function evalTask(
+  engine: TrainingEngine,
+  tokenizer: PrufedTokenizer,
+  maxLength: number,
+  options: EvalOptions & { task: string },
+): Promise<Omit<TaskEvalResult, 'model' | 'keptLayers' | 'adapter'>> {
+  if (!(TASKS as readonly string[]).includes(options.task)) {
+    throw new InputError(`unknown task "${options.task}"; use one of ${TASKS.join(', ')}`);
+  }
+  if (!(SPLITS as readonly string[]).includes(options.split)) {
+    throw new InputError(`unknown split "${options.split}"; use one of ${SPLITS.join(', ')}`);
+  }
+  const file = path.join(options.data, options.task, `${options.split}.jsonl`);
+  const records = parseTaskJsonl(await readInputText(file, 'task split'), file).slice(0, options.limit);
+  if (records.length === 0) throw new InputError(`${file} holds no records`);
+  const eosId = tokenizer.eosId;
+  if (eosId === undefined) {
+    throw new InputError(
+      "the model's tokenizer.json has no end-of-sequence token, which greedy decoding stops at",
+    );
+  }
+  const instructionTokenizer: InstructionTokenizer = {
+    encode: (text) => tokenizer.encode(text, { addSpecialTokens: false }),
+    eosId,
+    padId: tokenizer.padId ?? eosId,
+    bosId: tokenizer.bosId,
+  };
+  const bar = progressBar(`${options.task}/${options.split}`);
+  bar.start(2 * records.length, 0);
+  try {
+    let sum = 0;
+    let tokens = 0;
+    for (let start = 0; start < records.length; start += options.batchSize) {
+      const chunk = records.slice(start, start + options.batchSize);
+      const padded = padInstructionBatch(
+        chunk.map((record) => encodeRecord(instructionTokenizer, record, maxLength)),
+        instructionTokenizer.padId,
+      );
+      const batch: Batch = {
+        batchSize: padded.batch,
+        seqLen: padded.tokens,
+        inputIds: padded.inputIds,
+        labels: padded.labels,
+      };
+      const result = await engine.evaluateLoss(batch);
+      if (result.tokens > 0) {
+        sum += result.loss * result.tokens;
+        tokens += result.tokens;
+      }
+      bar.increment(chunk.length);
+    }
+    const predictions: string[] = [];
+    for (const record of records) {
+      const bos = instructionTokenizer.bosId === undefined ? [] : [instructionTokenizer.bosId];
+      const prompt = [...bos, ...instructionTokenizer.encode(promptFor(record))];
+      const generated = await greedyDecode(engine, prompt, options.maxNewTokens, eosId, maxLength);
+      predictions.push(tokenizer.decode(generated, { skipSpecialTokens: true }).trim());
+      bar.increment();
+    }
+    const loss = sum / tokens;
+    const scores = scorePredictions(records, predictions);
+    return {
+      task: options.task,
+      split: options.split,
+      count: scores.count,
+      loss,
+      perplexity: Math.exp(loss),
+      exactMatch: scores.exactMatch,
+      f1: scores.f1,
+    };
+  } finally {
+    bar.stop();
+  }
+}
+
+async function evalCorpus(
+  engine: TrainingEngine,
+  tokenizer: PrufedTokenizer,
+  options: EvalOptions & { corpus: string },
+): Promise<Omit<CorpusEvalResult, 'model' | 'keptLayers' | 'adapter'>> {
+  const { bosId, eosId } = tokenizer;
+  if (bosId === undefined || eosId === undefined) {
+    throw new InputError(
+      "corpus evaluation packs lines as <|bos|> line <|eos|>, but the model's tokenizer.json lacks a bos or eos token",
+    );
+  }
+  const T = options.seqLen;
+  const lines = (await readInputText(options.corpus, 'corpus'))
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .slice(0, options.limit)
+    .map((line) => tokenizer.encode(line, { addSpecialTokens: false }));
+  const stream = packLines(lines, bosId, eosId, T);
+  const bar = progressBar('corpus rows');
+  bar.start(stream.length / T, 0);
+  try {
+    const { loss, tokens } = await packedLoss(engine, stream, T, bosId, options.batchSize, (rows) =>
+      bar.update(rows),
+    );
+    const entropy = unigramEntropy(stream, T, bosId);
+    return {
+      corpus: options.corpus,
+      tokens,
+      loss,
+      perplexity: Math.exp(loss),
+      unigramEntropy: entropy,
+      lossToUnigram: loss / entropy,
+    };
+  } finally {
+    bar.stop();
+  }
+}
+
+export async function evaluate(options: EvalOptions): Promise<TaskEvalResult | CorpusEvalResult> {
+  if ((options.task === undefined) === (options.corpus === undefined)) {
+    throw new InputError('give either --task T (with --split) or --corpus FILE');
+  }
+  const kept = await keptLayersOf(options);
+  const { config, weights, tokenizerJson } = await readModelDir(options.model, kept);
+  if (tokenizerJson === undefined) {
+    throw new InputError(`${options.model} has no tokenizer.json, which evaluation needs to tokenise text`);
+  }
+  const tokenizer = loadTokenizer(tokenizerJson);
+  const engine = await createEngine(options.engine);
+  try {
+    await engine.loadVariant(weights, { keptLayers: weights.layers });
+    if (options.adapter !== undefined) await engine.setAdapter(await readPeftAdapter(options.adapter));
+    const head = { model: options.model, keptLayers: weights.layers, adapter: options.adapter ?? null };
+    if (options.corpus !== undefined) {
+      return { ...head, ...(await evalCorpus(engine, tokenizer, { ...options, corpus: options.corpus })) };
+    }
+    const task = options.task!;
+    return {
+      ...head,
+      ...(await evalTask(engine, tokenizer, config.maxPositionEmbeddings, { ...options, task })),
+    };
+  } finally {
+    engine.dispose();
+  }
+}
+
+export function evalCommand(): Command {
+  return new Command('eval')
+    .description(
+      'evaluate a (pruned, adapted) model: loss, perplexity and greedy exact match / token F1 on a task split, ' +
+        'or loss against unigram entropy on held-out text (--corpus); prints JSON',
+    )
+    .requiredOption('--model <dir>', 'Hugging Face LLaMA checkpoint directory with tokenizer.json')
+    .option('--adapter <file>', 'PEFT adapter_model.safetensors (adapter_config.json beside it)')
+    .option(
+      '--keep <layers>',
+      'original indices of the kept layers, e.g. 0,1,2 (default: all)',
+      parseCountList,
+    )
+    .option('--strategy <name>', 'choose the kept layers with a pruning strategy (with --keep-layers)')
+    .option('--keep-layers <k>', 'number of layers the strategy keeps', parseCount)
+    .option('--calib <file>', 'calibration text for the contribution and angular strategies')
+    .addOption(new Option('--task <name>', 'WordNet task').choices([...TASKS]))
+    .addOption(new Option('--split <name>', 'task split').choices([...SPLITS]).default('test'))
+    .option('--data <dir>', 'dataset directory', 'public/datasets/wordnet')
+    .option('--corpus <file>', 'held-out text, one line per sample: corpus mode')
+    .option('--limit <n>', 'evaluate only the first n records (or corpus lines)', parseCount)
+    .option('--seq-len <t>', 'corpus mode: tokens per packed row', parseCount, 128)
+    .option('--batch-size <b>', 'rows per forward pass', parseCount, 8)
+    .option('--max-new-tokens <n>', 'greedy decoding: most tokens generated per answer', parseCount, 32)
+    .addOption(new Option('--engine <name>', 'training engine').choices(engineNames).default('cpu'))
+    .action(async (options: EvalOptions) => {
+      process.stdout.write(`${JSON.stringify(await evaluate(options), null, 2)}\n`);
+    });
+}

@@ -1,0 +1,388 @@
+// Pretrains PruFed's own base model (prufed-tiny: a 12-layer LLaMA with grouped-query attention) on
+// the WordNet gloss corpus with the project's CPU engine, data-parallel over worker threads, then
+// exports it as a Hugging Face checkpoint with a model card. Resumes from the last checkpoint by
+// default. Usage:
+//   npx tsx scripts/pretrain.ts [--fresh] [--max-steps N] [--total-steps N] [--workers 2] [--out .prufed/pretrain]
+//   npx tsx scripts/pretrain.ts --export      (write public/models/prufed-tiny from the checkpoint)
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  type AdamWConfig,
+  adamwUpdate,
+  clipCoefficient,
+  type LlamaConfig,
+  llamaTensorSpecs,
+  loadTokenizer,
+  type PrufedTokenizer,
+  packedBatch,
+  packLines,
+  Rng,
+  randomLlamaWeights,
+  shuffleInPlace,
+  sumOfSquares,
+} from '@prufed/model';
+import { SingleBar } from 'cli-progress';
+import {
+  type Checkpoint,
+  loadCheckpoint,
+  type PretrainOptions,
+  type PretrainState,
+  saveCheckpoint,
+} from './pretrain/checkpoint';
+import { exportModel } from './pretrain/export';
+import { GradPool } from './pretrain/pool';
+
+const root = resolve(import.meta.dirname, '..');
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string', default: join(root, '.prufed/pretrain') },
+    'model-out': { type: 'string', default: join(root, 'public/models/prufed-tiny') },
+    tokenizer: { type: 'string', default: join(root, 'public/models/prufed-tiny/tokenizer.json') },
+    corpus: { type: 'string', default: join(root, 'public/datasets/wordnet/corpus.txt') },
+    valid: { type: 'string', default: join(root, 'public/datasets/wordnet/corpus-valid.txt') },
+    fresh: { type: 'boolean', default: false },
+    export: { type: 'boolean', default: false },
+    'max-steps': { type: 'string' },
+    'total-steps': { type: 'string' },
+    workers: { type: 'string', default: '2' },
+    'checkpoint-every': { type: 'string', default: '25' },
+    'eval-every': { type: 'string', default: '100' },
+    layers: { type: 'string', default: '12' },
+    hidden: { type: 'string', default: '128' },
+    heads: { type: 'string', default: '4' },
+    'kv-heads': { type: 'string', default: '2' },
+    ffn: { type: 'string', default: '384' },
+    'seq-len': { type: 'string', default: '128' },
+    batch: { type: 'string', default: '4' },
+    epochs: { type: 'string', default: '1' },
+    lr: { type: 'string', default: '3e-3' },
+    seed: { type: 'string', default: '0' },
+  },
+});
+
+function numberOption(name: keyof typeof values, integer = true): number {
+  const x = Number(values[name]);
+  if (!Number.isFinite(x) || x < 0 || (integer && !Number.isSafeInteger(x))) {
+    console.error(`--${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${values[name]}`);
+    process.exit(1);
+  }
+  return x;
+}
+
+const outDir = resolve(values.out!);
+const checkpointFile = join(outDir, 'checkpoint.safetensors');
+const logFile = join(outDir, 'log.jsonl');
+const numWorkers = Math.max(1, numberOption('workers'));
+
+function readTokenizer(): { tokenizer: PrufedTokenizer; json: unknown } {
+  if (!existsSync(values.tokenizer!)) {
+    console.error(`${values.tokenizer} does not exist; train it first with 'npm run tokenizer'`);
+    process.exit(1);
+  }
+  const json = JSON.parse(readFileSync(values.tokenizer!, 'utf8'));
+  const tokenizer = loadTokenizer(json);
+  if (tokenizer.bosId === undefined || tokenizer.eosId === undefined) {
+    console.error(`${values.tokenizer} lacks <|bos|> or <|eos|>; retrain it with 'npm run tokenizer'`);
+    process.exit(1);
+  }
+  return { tokenizer, json };
+}
+
+function readLines(file: string, tokenizer: PrufedTokenizer): number[][] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => tokenizer.encode(line, { addSpecialTokens: false }));
+}
+
+function modelConfig(options: PretrainOptions, tokenizer: PrufedTokenizer): LlamaConfig {
+  return {
+    hiddenSize: options.hidden,
+    intermediateSize: options.ffn,
+    numHiddenLayers: options.layers,
+    numAttentionHeads: options.heads,
+    numKeyValueHeads: options.kvHeads,
+    headDim: options.hidden / options.heads,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    vocabSize: tokenizer.vocabSize,
+    maxPositionEmbeddings: 256,
+    tieWordEmbeddings: true,
+    bosTokenId: tokenizer.bosId,
+    eosTokenId: tokenizer.eosId,
+  };
+}
+
+/** The flat parameter layout of the CPU engine: llamaTensorSpecs order. */
+function flatLayout(config: LlamaConfig) {
+  const layers = Array.from({ length: config.numHiddenLayers }, (_, i) => i);
+  let offset = 0;
+  return llamaTensorSpecs(config, layers).map(({ name, shape }) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const entry = { name, shape, offset, size };
+    offset += size;
+    return entry;
+  });
+}
+
+/**
+ * GPT-2 initialisation: normal(0, 0.02), with the projections that write into the residual stream
+ * (o_proj, down_proj) scaled by 1/sqrt(2L) so the stream's variance does not grow with depth.
+ */
+function initialParams(config: LlamaConfig, seed: number): Float32Array {
+  const weights = randomLlamaWeights(config, { seed, std: 0.02 });
+  const layout = flatLayout(config);
+  const params = new Float32Array(layout.reduce((n, e) => n + e.size, 0));
+  for (const { name, offset } of layout) {
+    const data = weights.tensors.get(name)!.data;
+    const scale = /o_proj|down_proj/.test(name) ? 1 / Math.sqrt(2 * config.numHiddenLayers) : 1;
+    for (let i = 0; i < data.length; i++) params[offset + i] = scale * data[i];
+  }
+  return params;
+}
+
+function freshCheckpoint(tokenizer: PrufedTokenizer, rowsPerEpoch: number): Checkpoint {
+  const options: PretrainOptions = {
+    layers: numberOption('layers'),
+    hidden: numberOption('hidden'),
+    heads: numberOption('heads'),
+    kvHeads: numberOption('kv-heads'),
+    ffn: numberOption('ffn'),
+    seqLen: numberOption('seq-len'),
+    batch: numberOption('batch'),
+    epochs: numberOption('epochs', false),
+    lr: numberOption('lr', false),
+    minLrRatio: 0.1,
+    warmupSteps: 0,
+    weightDecay: 0.1,
+    seed: numberOption('seed'),
+  };
+  const config = modelConfig(options, tokenizer);
+  const totalSteps = Math.max(1, Math.floor((options.epochs * rowsPerEpoch) / options.batch));
+  options.warmupSteps = Math.min(100, Math.ceil(totalSteps * 0.05));
+  const params = initialParams(config, options.seed);
+  const state: PretrainState = {
+    format: 'prufed-pretrain-checkpoint',
+    version: 1,
+    options,
+    config,
+    step: 0,
+    totalSteps,
+    epoch: 0,
+    row: 0,
+    rowsPerEpoch,
+    tokensSeen: 0,
+    wallSeconds: 0,
+    hardware: `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${numWorkers} worker threads`,
+  };
+  return { state, params, m: new Float32Array(params.length), v: new Float32Array(params.length) };
+}
+
+/** Linear warm-up, then cosine decay to minLrRatio * lr at the last step. */
+function learningRate(options: PretrainOptions, step: number, totalSteps: number): number {
+  if (step < options.warmupSteps) return (options.lr * (step + 1)) / options.warmupSteps;
+  const progress = (step - options.warmupSteps) / Math.max(1, totalSteps - options.warmupSteps);
+  const cosine = 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress)));
+  return options.lr * (options.minLrRatio + (1 - options.minLrRatio) * cosine);
+}
+
+/** The packed stream of epoch e: the lines in the order of a shuffle seeded by (seed, e). */
+function epochStream(
+  lines: number[][],
+  seed: number,
+  epoch: number,
+  T: number,
+  bosId: number,
+  eosId: number,
+) {
+  const order = shuffleInPlace(
+    lines.map((_, i) => i),
+    new Rng(seed).fork(`epoch-${epoch}`),
+  );
+  return packLines(
+    order.map((i) => lines[i]),
+    bosId,
+    eosId,
+    T,
+  );
+}
+
+async function main(): Promise<void> {
+  const { tokenizer, json: tokenizerJson } = readTokenizer();
+  const bosId = tokenizer.bosId!;
+  const eosId = tokenizer.eosId!;
+  if (values.export) {
+    if (!existsSync(checkpointFile)) {
+      console.error(`${checkpointFile} does not exist; run 'npm run pretrain' first`);
+      process.exit(1);
+    }
+    await exportModel(
+      loadCheckpoint(checkpointFile),
+      values['model-out']!,
+      tokenizerJson,
+      values.valid!,
+      logFile,
+      numWorkers,
+    );
+    return;
+  }
+  mkdirSync(outDir, { recursive: true });
+  if (values.fresh) {
+    rmSync(checkpointFile, { force: true });
+    rmSync(logFile, { force: true });
+  }
+  const started = performance.now();
+  const lines = readLines(values.corpus!, tokenizer);
+  const validLines = readLines(values.valid!, tokenizer);
+  const resumed = existsSync(checkpointFile) ? loadCheckpoint(checkpointFile) : undefined;
+  const seqLen = resumed?.state.options.seqLen ?? numberOption('seq-len');
+  // every epoch packs the same tokens, so it holds the same number of rows
+  const rowsPerEpoch = packLines(lines, bosId, eosId, seqLen).length / seqLen;
+  const checkpoint = resumed ?? freshCheckpoint(tokenizer, rowsPerEpoch);
+  const { state, m, v } = checkpoint;
+  const { options, config } = state;
+  if (values['total-steps'] !== undefined) {
+    // shortens (or lengthens) the schedule of a resumed run; the cosine decay rescales to it
+    state.totalSteps = Math.max(state.step, numberOption('total-steps'));
+  }
+  const T = options.seqLen;
+  const B = options.batch;
+  console.log(
+    `${state.step === 0 ? 'starting' : `resuming at step ${state.step} from ${checkpointFile}`}: ` +
+      `${config.numHiddenLayers} layers, C ${config.hiddenSize}, NH ${config.numAttentionHeads}, NKV ${config.numKeyValueHeads}, ` +
+      `F ${config.intermediateSize}, V ${config.vocabSize}, ${checkpoint.params.length} parameters; ` +
+      `${rowsPerEpoch} rows of ${T} tokens per epoch, B ${B}, ${state.totalSteps} steps; ${numWorkers} worker threads ` +
+      `(tokenised in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+  );
+  const maxSteps =
+    values['max-steps'] === undefined
+      ? state.totalSteps
+      : Math.min(state.totalSteps, numberOption('max-steps'));
+
+  const pool = await GradPool.create(config, checkpoint.params, numWorkers);
+  const params = pool.params;
+  const layout = flatLayout(config);
+  const validStream = packLines(validLines, bosId, eosId, T);
+  const validRows = Array.from({ length: Math.min(32, validStream.length / T) }, (_, i) => i);
+  const validLoss = async () => {
+    let sum = 0;
+    let tokens = 0;
+    for (let start = 0; start < validRows.length; start += 8) {
+      const result = await pool.loss(packedBatch(validStream, validRows.slice(start, start + 8), T, bosId));
+      sum += result.loss * result.tokens;
+      tokens += result.tokens;
+    }
+    return sum / tokens;
+  };
+
+  let stream = epochStream(lines, options.seed, state.epoch, T, bosId, eosId);
+  let streamEpoch = state.epoch;
+  const save = () => {
+    saveCheckpoint(checkpointFile, { state, params, m, v });
+  };
+  let stopping = false;
+  process.on('SIGINT', () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    console.error('\ninterrupted: saving a checkpoint after this step (press Ctrl-C again to quit at once)');
+  });
+
+  const bar = new SingleBar({
+    format: 'pretrain {bar} {value}/{total} steps | loss {loss} | {tps} tok/s | ETA {eta_formatted}',
+    etaBuffer: 20,
+  });
+  bar.start(state.totalSteps, state.step, { loss: '-', tps: '-' });
+  let tokensPerSecond = 0; // moving average
+  while (state.step < maxSteps && !stopping) {
+    const stepStart = performance.now();
+    const batchRows: { epoch: number; row: number }[] = [];
+    for (let b = 0; b < B; b++) {
+      const global = state.step * B + b;
+      batchRows.push({ epoch: Math.floor(global / rowsPerEpoch), row: global % rowsPerEpoch });
+    }
+    // rows past an epoch's end come from the next epoch's stream
+    const inputIds = new Int32Array(B * T);
+    const labels = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      const { epoch, row } = batchRows[b];
+      if (epoch !== streamEpoch) {
+        stream = epochStream(lines, options.seed, epoch, T, bosId, eosId);
+        streamEpoch = epoch;
+      }
+      const one = packedBatch(stream, [row], T, bosId);
+      inputIds.set(one.inputIds, b * T);
+      labels.set(one.labels, b * T);
+    }
+    const { loss, tokens } = await pool.gradients({ batchSize: B, seqLen: T, inputIds, labels });
+    const gradNorm = Math.sqrt(sumOfSquares(pool.grads));
+    const lr = learningRate(options, state.step, state.totalSteps);
+    const adamw: AdamWConfig = {
+      lr,
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-8,
+      weightDecay: options.weightDecay,
+      maxGradNorm: 1,
+    };
+    const gradScale = clipCoefficient(gradNorm, adamw.maxGradNorm);
+    for (const { offset, size, shape } of layout) {
+      const end = offset + size;
+      // nanoGPT: decay matrices, not RMSNorm gains
+      const config = shape.length === 2 ? adamw : { ...adamw, weightDecay: 0 };
+      adamwUpdate(
+        params.subarray(offset, end),
+        pool.grads.subarray(offset, end),
+        m.subarray(offset, end),
+        v.subarray(offset, end),
+        state.step + 1,
+        config,
+        gradScale,
+      );
+    }
+    state.step++;
+    const next = state.step * B;
+    state.epoch = Math.floor(next / rowsPerEpoch);
+    state.row = next % rowsPerEpoch;
+    state.tokensSeen += B * T;
+    const now = performance.now();
+    state.wallSeconds += (now - stepStart) / 1000;
+    const record: Record<string, number> = {
+      step: state.step,
+      loss,
+      lr,
+      gradNorm,
+      tokens,
+      seconds: (now - stepStart) / 1000,
+      wallSeconds: state.wallSeconds,
+      epoch: next / rowsPerEpoch,
+    };
+    if (state.step % numberOption('eval-every') === 0 || state.step === state.totalSteps) {
+      const evalStart = performance.now();
+      record.validLoss = await validLoss();
+      state.wallSeconds += (performance.now() - evalStart) / 1000;
+    }
+    appendFileSync(logFile, `${JSON.stringify(record)}\n`);
+    if (state.step % numberOption('checkpoint-every') === 0 || state.step === maxSteps) save();
+    const stepRate = (B * T) / ((now - stepStart) / 1000);
+    tokensPerSecond = tokensPerSecond === 0 ? stepRate : 0.9 * tokensPerSecond + 0.1 * stepRate;
+    bar.update(state.step, { loss: loss.toFixed(3), tps: tokensPerSecond.toFixed(0) });
+  }
+  bar.stop();
+  if (stopping) save();
+  console.log(`step ${state.step}/${state.totalSteps}; checkpoint ${checkpointFile}; log ${logFile}`);
+  await pool.close();
+  if (state.step === state.totalSteps) {
+    await exportModel(
+      { state, params, m, v },
+      values['model-out']!,
+      tokenizerJson,
+      values.valid!,
+      logFile,
+      numWorkers,
+    );
+  }
+}
+
+await main();

@@ -1,0 +1,162 @@
+// Exports a pretraining checkpoint as the Hugging Face checkpoint directory that PruFed ships
+// (config.json, model.safetensors in F16, tokenizer.json) and writes its model card: data, the exact
+// commands, hardware, wall time, loss curve, held-out loss against the unigram entropy (measured on
+// the exported F16 weights) and a few greedy samples.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createCpuEngine,
+  greedyDecode,
+  type LlamaWeights,
+  llamaTensorSpecs,
+  loadTokenizer,
+  packedBatch,
+  packLines,
+  unigramEntropy,
+} from '@prufed/model';
+import { readModelDir, writeModelDir } from '@prufed/model/node';
+import type { Checkpoint } from './checkpoint';
+import { GradPool } from './pool';
+
+const samplePrompts = ['dog, domestic dog:', 'happy:', 'run:', 'music:', 'cold:'];
+
+function weightsOf({ state, params }: Checkpoint): LlamaWeights {
+  const { config } = state;
+  const layers = Array.from({ length: config.numHiddenLayers }, (_, i) => i);
+  let offset = 0;
+  const tensors = new Map(
+    llamaTensorSpecs(config, layers).map(({ name, shape }) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const data = params.slice(offset, offset + size);
+      offset += size;
+      return [name, { shape, data }] as const;
+    }),
+  );
+  return { config, layers, tensors };
+}
+
+export async function exportModel(
+  checkpoint: Checkpoint,
+  dir: string,
+  tokenizerJson: unknown,
+  validFile: string,
+  logFile: string,
+  numWorkers: number,
+): Promise<void> {
+  const { state } = checkpoint;
+  const { config, options } = state;
+  await writeModelDir(dir, config, weightsOf(checkpoint), { dtype: 'F16', tokenizerJson });
+  const shipped = await readModelDir(dir);
+  const tokenizer = loadTokenizer(tokenizerJson);
+  const bosId = tokenizer.bosId!;
+  const eosId = tokenizer.eosId!;
+  const T = options.seqLen;
+
+  // held-out loss of the shipped weights, data-parallel over the workers
+  const layers = shipped.weights.layers;
+  const flat = new Float32Array(checkpoint.params.length);
+  let offset = 0;
+  for (const { name } of llamaTensorSpecs(config, layers)) {
+    const data = shipped.weights.tensors.get(name)!.data;
+    flat.set(data, offset);
+    offset += data.length;
+  }
+  const validLines = readFileSync(validFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => tokenizer.encode(line, { addSpecialTokens: false }));
+  const stream = packLines(validLines, bosId, eosId, T);
+  const pool = await GradPool.create(config, flat, numWorkers);
+  let sum = 0;
+  let tokens = 0;
+  const rows = stream.length / T;
+  for (let start = 0; start < rows; start += 8) {
+    const batchRows = Array.from({ length: Math.min(8, rows - start) }, (_, b) => start + b);
+    const result = await pool.loss(packedBatch(stream, batchRows, T, bosId));
+    sum += result.loss * result.tokens;
+    tokens += result.tokens;
+  }
+  await pool.close();
+  const validLoss = sum / tokens;
+  const entropy = unigramEntropy(stream, T, bosId);
+
+  const engine = createCpuEngine();
+  await engine.loadVariant(shipped.weights, { keptLayers: layers });
+  const samples: string[] = [];
+  for (const prompt of samplePrompts) {
+    const ids = tokenizer.encode(prompt);
+    const generated = await greedyDecode(engine, ids, 40, eosId, config.maxPositionEmbeddings);
+    samples.push(`${prompt}${tokenizer.decode(generated)}`);
+  }
+  engine.dispose();
+
+  const log = existsSync(logFile)
+    ? readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((line) => line.length > 0)
+        .map((line) => JSON.parse(line) as Record<string, number>)
+    : [];
+  const evals = log.filter((r) => r.validLoss !== undefined);
+  const curve = evals
+    .filter((_, i) => i % Math.max(1, Math.floor(evals.length / 10)) === 0 || i === evals.length - 1)
+    .map((r) => {
+      const window = log.filter((x) => x.step > r.step - 20 && x.step <= r.step);
+      const train = window.reduce((s, x) => s + x.loss, 0) / window.length;
+      return `| ${r.step} | ${r.epoch.toFixed(2)} | ${train.toFixed(3)} | ${r.validLoss.toFixed(3)} |`;
+    });
+  const params = checkpoint.params.length;
+  const card = `---
+license: mit
+language: en
+library_name: transformers
+pipeline_tag: text-generation
+---
+# prufed-tiny
+
+PruFed's own base model: a ${config.numHiddenLayers}-layer LLaMA-architecture decoder (${(params / 1e6).toFixed(2)} M
+parameters) pretrained from scratch on WordNet glosses, so that the pruned tiers a/b/c hold
+${config.numHiddenLayers}/${(3 * config.numHiddenLayers) / 4}/${config.numHiddenLayers / 2} layers. It is small enough to pretrain on a laptop CPU and to fine-tune in a browser.
+
+| | |
+|---|---|
+| layers / hidden / ffn | ${config.numHiddenLayers} / ${config.hiddenSize} / ${config.intermediateSize} |
+| attention | ${config.numAttentionHeads} heads, ${config.numKeyValueHeads} key-value heads (grouped-query), head size ${config.headDim}, RoPE theta ${config.ropeTheta} |
+| vocabulary | ${config.vocabSize}: byte-level BPE trained by \`npm run tokenizer\` (256 bytes, learned merges, <\\|bos\\|> <\\|eos\\|> <\\|pad\\|>) |
+| embeddings | tied; context ${config.maxPositionEmbeddings} positions (trained on ${T}) |
+| weights | model.safetensors, F16 |
+
+## Data
+\`public/datasets/wordnet/corpus.txt\` (WordNet 3.0 glosses and examples, one synset per line, excluding the
+test answers of the fine-tuning tasks), packed as \`<|bos|> line <|eos|>\` into rows of ${T} tokens, lines shuffled
+each epoch. Held-out text: \`public/datasets/wordnet/corpus-valid.txt\`.
+
+## Training
+Command: \`npm run tokenizer && npm run pretrain\` (resumes from \`.prufed/pretrain/checkpoint.safetensors\`;
+\`--fresh\` starts over; \`npm run pretrain -- --export\` rewrites this directory from the checkpoint).
+All parameters trained with the project's CPU engine (\`createCpuEngine\`, \`trainBase: true\`), data-parallel over
+worker threads; the WebGPU engine will be used where present once it exists.
+${state.step} steps of ${options.batch} x ${T} tokens (${state.tokensSeen.toLocaleString('en')} tokens, ${options.epochs} epochs), AdamW
+(beta 0.9/0.95, weight decay ${options.weightDecay} on matrices), gradient clipping 1.0, peak learning rate ${options.lr}
+with ${options.warmupSteps} warm-up steps and cosine decay to ${options.minLrRatio * options.lr}, seed ${options.seed}.
+
+Hardware: ${state.hardware}. Wall time: ${(state.wallSeconds / 60).toFixed(1)} minutes.
+
+| step | epoch | train loss (last 20 steps) | validation loss (first 32 rows) |
+|---|---|---|---|
+${curve.join('\n')}
+
+## Evaluation
+On all of corpus-valid.txt with the shipped F16 weights (${tokens.toLocaleString('en')} target tokens):
+validation loss **${validLoss.toFixed(3)}** nats/token (perplexity ${Math.exp(validLoss).toFixed(1)}) against the unigram entropy of the
+same tokens, ${entropy.toFixed(3)} nats/token: ratio ${(validLoss / entropy).toFixed(3)}.
+Reproduce: \`npx prufed eval --model public/models/prufed-tiny --corpus public/datasets/wordnet/corpus-valid.txt\`.
+
+## Greedy samples
+${samples.map((s) => `- \`${s.replaceAll('`', "'")}\``).join('\n')}
+`;
+  writeFileSync(join(dir, 'README.md'), card);
+  console.log(
+    `exported ${dir}: validation loss ${validLoss.toFixed(3)}, unigram entropy ${entropy.toFixed(3)} ` +
+      `(ratio ${(validLoss / entropy).toFixed(3)})\n${samples.join('\n')}`,
+  );
+}
