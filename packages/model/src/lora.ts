@@ -3,7 +3,15 @@
 import type { LlamaConfig } from './config';
 import type { Tensor } from './tensor';
 
-export const loraModules = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export const loraModules = [
+  'q_proj',
+  'k_proj',
+  'v_proj',
+  'o_proj',
+  'gate_proj',
+  'up_proj',
+  'down_proj',
+] as const;
 export type LoraModule = (typeof loraModules)[number];
 
 export interface LoraConfig {
