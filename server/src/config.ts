@@ -32,6 +32,9 @@ export interface ServerConfig {
   tierDepthB: number;
   tierDepthC: number;
   pruning: PruningStrategy;
+  /** Calibration text of the contribution and angular strategies: one sequence per line. */
+  calibrationFile: string;
+  calibrationLines: number;
   strategy: AggregationStrategyName;
   rounds: number;
   fraction: number;
@@ -181,8 +184,22 @@ export const settingsTable: { [K in keyof ServerConfig]: Setting<K> }[keyof Serv
     key: 'pruning',
     env: 'PRUFED_PRUNING',
     fallback: 'top',
-    doc: `layers each tier keeps: ${pruningStrategies.slice(0, 5).join(', ')}`,
+    doc: `layers each tier keeps: ${pruningStrategies.join(', ')} (the last two run the model on calibration text at start)`,
     parse: oneOf(pruningStrategies),
+  },
+  {
+    key: 'calibrationFile',
+    env: 'PRUFED_CALIBRATION_FILE',
+    fallback: inRepo('public/datasets/wordnet/corpus-valid.txt'),
+    doc: 'calibration text of the contribution and angular pruning strategies, one sequence per line',
+    parse: text,
+  },
+  {
+    key: 'calibrationLines',
+    env: 'PRUFED_CALIBRATION_LINES',
+    fallback: 32,
+    doc: 'first non-empty lines of the calibration text used (each cut to seqLen tokens)',
+    parse: count,
   },
   {
     key: 'strategy',
@@ -387,7 +404,7 @@ export function loadServerConfig(
     config[key] = value;
   }
   const loaded = config as unknown as ServerConfig;
-  for (const key of ['webRoot', 'publicRoot', 'dataDir', 'modelDir'] as const) {
+  for (const key of ['webRoot', 'publicRoot', 'dataDir', 'modelDir', 'calibrationFile'] as const) {
     loaded[key] = path.resolve(repoRoot, loaded[key]);
   }
   checkConsistency(loaded);

@@ -2,7 +2,9 @@
 // each round samples a fraction of the ready volunteers, sends each the global adapter slice of its
 // layers (PEFT safetensors as a binary attachment), validates and streams the updates into the
 // strategy's aggregation, and at the last reply or the deadline aggregates if the quorum was met
-// (else retries the round), persists, broadcasts round:end and moves on. The /dashboard namespace
+// (else retries the round), persists (with the strategy's server state), broadcasts round:end and
+// moves on. A rejected update is acked with its reason and the client may resend until the
+// deadline; one that only sent rejected updates is a failure of the round. The /dashboard namespace
 // (token in the handshake) gets state snapshots and activity and may send control commands.
 // Everything that arrives from a socket is untyped until a guard from @prufed/fl has parsed it,
 // and no handler lets an exception escape: a malformed message never takes the server down.
@@ -34,6 +36,7 @@ import {
   type RejectionCode,
   type RoundAggregation,
   type RoundSettings,
+  type ServerState,
   type ServerToClientEvents,
   type SocketData,
   type StreamingStrategy,
@@ -61,6 +64,8 @@ export interface CoordinatorOptions {
   /** The global adapter of the last completed round and that round's number (0: the initial one). */
   global: LoraAdapter;
   lastRound: number;
+  /** The strategy's server state stored with lastRound (FedAdam's moments). */
+  serverState: ServerState;
   manifest: ModelManifest;
   tierPlan: TierPlan;
   strategy: AggregationStrategyName;
@@ -97,6 +102,8 @@ interface OpenRound {
   submitted: Map<string, number>;
   /** Clients that will not deliver: client id -> reason. */
   failed: Map<string, string>;
+  /** Assigned clients' last rejected update, "code: reason"; they may still resend. */
+  rejected: Map<string, string>;
   aggregation: RoundAggregation;
   tierSums: Map<Tier, TierSum>;
   timer: NodeJS.Timeout;
@@ -107,9 +114,16 @@ export interface CoordinatorCounters {
   rejected: Partial<Record<RejectionCode, number>>;
   retriedRounds: number;
   acceptedUpdates: number;
-  /** Bytes of accepted updates and milliseconds spent validating and aggregating them. */
+  /** Bytes of accepted updates. */
   updateBytes: number;
-  aggregateMs: number;
+  /**
+   * Server time spent on accepted updates (layout check, value pass for finiteness and delta norm,
+   * accumulation): wall clock, and this process's CPU time, which a busy machine does not inflate.
+   */
+  updateMs: number;
+  updateCpuMs: number;
+  /** Server time spent finishing rounds: means, server optimizer step, persisting. */
+  finishMs: number;
   /** Epoch milliseconds (fractional) when the last update was accepted. */
   lastUpdateAt: number;
 }
@@ -159,7 +173,9 @@ export class Coordinator {
     retriedRounds: 0,
     acceptedUpdates: 0,
     updateBytes: 0,
-    aggregateMs: 0,
+    updateMs: 0,
+    updateCpuMs: 0,
+    finishMs: 0,
     lastUpdateAt: 0,
   };
 
@@ -169,6 +185,7 @@ export class Coordinator {
   ) {
     this.settings = options.settings;
     this.strategy = buildStrategy(options.strategy, this.settings);
+    this.strategy.restoreServerState(options.serverState);
     this.global = options.global;
     this.lastRound = options.lastRound;
     this.status =
@@ -315,6 +332,7 @@ export class Coordinator {
     const clientId = socket.data.clientId ?? '(no hello)';
     const reject = (code: RejectionCode, reason: string, round = 0): UpdateAck => {
       this.counters.rejected[code] = (this.counters.rejected[code] ?? 0) + 1;
+      if (this.pendingIn(clientId)) this.open!.rejected.set(clientId, `${code}: ${reason}`);
       this.log(`prufed: rejected an update from ${clientId}: ${code}: ${reason}`);
       this.activity({ type: 'update:rejected', clientId, round, code, reason });
       return { accepted: false, code, reason };
@@ -334,6 +352,7 @@ export class Coordinator {
       );
     }
     const started = performance.now();
+    const cpuStarted = process.cpuUsage();
     const acceptance = acceptUpdate(
       { ...meta.value, clientId: volunteer.info.id, bytes: bytes.value },
       {
@@ -353,7 +372,9 @@ export class Coordinator {
       if (!(error instanceof InputError)) throw error;
       return reject('malformed', error.message, meta.value.round);
     }
-    this.counters.aggregateMs += performance.now() - started;
+    this.counters.updateMs += performance.now() - started;
+    const cpu = process.cpuUsage(cpuStarted);
+    this.counters.updateCpuMs += (cpu.user + cpu.system) / 1000;
     this.counters.updateBytes += bytes.value.byteLength;
     this.counters.acceptedUpdates++;
     this.counters.lastUpdateAt = performance.timeOrigin + performance.now();
@@ -456,6 +477,7 @@ export class Coordinator {
       assigned,
       submitted: new Map(),
       failed: new Map(),
+      rejected: new Map(),
       aggregation: this.strategy.openRound(round, this.global),
       tierSums: new Map(),
       timer: setTimeout(
@@ -474,12 +496,16 @@ export class Coordinator {
     if (!open) return;
     clearTimeout(open.timer);
     for (const clientId of open.assigned.keys()) {
-      if (this.pendingIn(clientId)) this.fail(clientId, 'missed the deadline');
+      if (!this.pendingIn(clientId)) continue;
+      const rejection = open.rejected.get(clientId);
+      this.fail(
+        clientId,
+        rejection ? `sent only rejected updates (last: ${rejection})` : 'missed the deadline',
+      );
     }
     this.open = null;
     const started = performance.now();
     const output = open.aggregation.finish();
-    this.counters.aggregateMs += performance.now() - started;
     let aggregated = false;
     if (output === null) {
       this.counters.retriedRounds++;
@@ -506,6 +532,7 @@ export class Coordinator {
               reason,
             })),
           ],
+          serverState: this.strategy.serverState(),
         });
         this.global = output.global;
         this.lastRound = open.round;
@@ -517,8 +544,10 @@ export class Coordinator {
       } catch (error) {
         this.counters.retriedRounds++;
         this.log(`prufed: round ${open.round} could not be stored, retrying it: ${(error as Error).message}`);
+        this.rollBackServerState();
       }
     }
+    this.counters.finishMs += performance.now() - started;
     for (const clientId of open.assigned.keys()) {
       this.volunteers.get(clientId)?.socket.emit('round:end', {
         round: open.round,
@@ -530,6 +559,18 @@ export class Coordinator {
     if (this.lastRound >= this.settings.totalRounds) this.status = 'finished';
     this.broadcastState();
     this.scheduleRound();
+  }
+
+  /** finish() advanced the strategy's server state past the last stored round: go back to that round's. */
+  private rollBackServerState(): void {
+    try {
+      this.strategy.restoreServerState(this.options.store.serverState(this.lastRound));
+    } catch (error) {
+      this.status = 'paused';
+      this.log(
+        `prufed: the server optimizer state of round ${this.lastRound} cannot be read back (${(error as Error).message}); paused: fix the data dir and restart the server`,
+      );
+    }
   }
 
   /** Abandons the open round: its clients are told and may send ready again; nothing is stored. */
@@ -591,6 +632,7 @@ export class Coordinator {
           if (error instanceof ConfigError) return { ok: false, reason: error.message };
           throw error;
         }
+        strategy.restoreServerState(this.strategy.serverState());
         this.cancelRound('the researcher changed the settings');
         this.settings = settings;
         this.strategy = strategy;

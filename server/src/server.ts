@@ -15,6 +15,7 @@ import {
 } from '@prufed/model';
 import { readModelDir } from '@prufed/model/node';
 import { Server } from 'socket.io';
+import { type Calibration, computeCalibration } from './calibration';
 import type { ServerConfig } from './config';
 import { Coordinator, type VolunteerServer } from './coordinator';
 import { createApiHandler } from './http/api';
@@ -54,6 +55,20 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const modelConfig = readModelConfig(config.modelDir);
   const modelId = path.basename(config.modelDir);
   const L = modelConfig.numHiddenLayers;
+  const needsWeights = ['magnitude', 'contribution', 'angular'].includes(config.pruning);
+  const model = needsWeights ? await readModelDir(config.modelDir) : undefined;
+  let calibration: Calibration | undefined;
+  if (model && (config.pruning === 'contribution' || config.pruning === 'angular')) {
+    const started = performance.now();
+    calibration = await computeCalibration(model.weights, model.tokenizerJson, {
+      file: config.calibrationFile,
+      lines: config.calibrationLines,
+      maxTokens: config.seqLen,
+    });
+    log(
+      `prufed: ${config.pruning} pruning ran the full model on ${calibration.sequences} calibration lines (${calibration.tokens} tokens of ${config.calibrationFile}) in ${(performance.now() - started).toFixed(0)} ms`,
+    );
+  }
   const tierPlan = planTiers({
     numLayers: L,
     enabled: config.tiers,
@@ -62,7 +77,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       number
     >,
     pruning: config.pruning,
-    weights: config.pruning === 'magnitude' ? (await readModelDir(config.modelDir)).weights : undefined,
+    weights: model?.weights,
+    calibration,
   });
   const lora: LoraConfig = { r: config.loraRank, alpha: config.loraAlpha, targetModules: config.loraTargets };
   const allLayers = Array.from({ length: L }, (_, i) => i);
@@ -75,6 +91,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       ? `prufed: resuming run ${run.runId} after round ${run.lastRound} (${config.dataDir})`
       : `prufed: started run ${run.runId} (${config.dataDir})`,
   );
+  for (const tier of tierPlan.enabled) log(`prufed: ${tierPlan.reasons[tier]}`);
   const maxUpdateBytes = config.maxUpdateBytes || adapterToPeft(run.global).safetensors.byteLength + 65536;
   const settings: RoundSettings = {
     sampling: { fraction: config.fraction, minClients: config.minClients, maxClients: config.maxClients },
@@ -102,6 +119,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     store,
     global: run.global,
     lastRound: run.lastRound,
+    serverState: run.serverState,
     manifest,
     tierPlan,
     strategy: config.strategy,

@@ -1,11 +1,19 @@
 // Persistence of runs, rounds, clients and per-round per-tier metrics in SQLite (better-sqlite3),
 // and of each round's global adapter as a PEFT safetensors file. A round's file is written to a
 // temporary name, flushed and renamed before its row is committed, so a crash at any moment leaves
-// either a complete round (file and rows) or none of it; restarting resumes from the last one.
+// either a complete round (file and rows) or none of it; restarting resumes from the last one. The
+// strategy's server state (FedAdam's moments) is stored in the round's transaction, float64 BLOBs,
+// only for the last completed round: resuming needs nothing older.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import type { RoundMetrics, Tier } from '@prufed/fl';
-import { adapterFromPeft, adapterToPeft, type LoraAdapter, type PeftAdapterConfig } from '@prufed/model';
+import type { RoundMetrics, ServerState, Tier } from '@prufed/fl';
+import {
+  adapterFromPeft,
+  adapterToPeft,
+  FormatError,
+  type LoraAdapter,
+  type PeftAdapterConfig,
+} from '@prufed/model';
 import Database from 'better-sqlite3';
 
 const schema = `
@@ -46,6 +54,13 @@ CREATE TABLE IF NOT EXISTS clients (
   joined_at TEXT NOT NULL,
   left_at TEXT
 );
+CREATE TABLE IF NOT EXISTS server_state (
+  run_id INTEGER NOT NULL,
+  round INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (run_id, name)
+);
 CREATE TABLE IF NOT EXISTS round_clients (
   run_id INTEGER NOT NULL,
   round INTEGER NOT NULL,
@@ -83,6 +98,8 @@ export interface CompletedRound {
   metrics: RoundMetrics;
   tiers: TierMetrics[];
   clients: ClientOutcome[];
+  /** The strategy's state after this round; replaces the stored one. */
+  serverState: ServerState;
 }
 
 export interface ResumedRun {
@@ -90,6 +107,8 @@ export interface ResumedRun {
   /** Last completed round; 0 when only the initial adapter exists. */
   lastRound: number;
   global: LoraAdapter;
+  /** The strategy's state after lastRound (empty for a new run or a stateless strategy). */
+  serverState: ServerState;
   /** True when an existing run was resumed. */
   resumed: boolean;
 }
@@ -155,7 +174,13 @@ export class Store {
       const last = this.db
         .prepare('SELECT round, adapter_file FROM rounds WHERE run_id = ? ORDER BY round DESC LIMIT 1')
         .get(latest.id) as { round: number; adapter_file: string };
-      return { runId: latest.id, lastRound: last.round, global: this.readAdapter(last.round), resumed: true };
+      return {
+        runId: latest.id,
+        lastRound: last.round,
+        global: this.readAdapter(last.round),
+        serverState: this.serverState(last.round),
+        resumed: true,
+      };
     }
     const global = initial();
     const { safetensors, config: peftConfig } = adapterToPeft(global);
@@ -179,7 +204,7 @@ export class Store {
     mkdirSync(this.runDir(runId), { recursive: true });
     writeFileAtomic(this.adapterPath(runId, 0), safetensors);
     write();
-    return { runId, lastRound: 0, global, resumed: false };
+    return { runId, lastRound: 0, global, serverState: new Map(), resumed: false };
   }
 
   private runDir(runId: number): string {
@@ -219,8 +244,20 @@ export class Store {
     const clientRow = this.db.prepare(
       'INSERT INTO round_clients (run_id, round, client_id, outcome, num_samples, reason) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    const stateRow = this.db.prepare(
+      'INSERT INTO server_state (run_id, round, name, data) VALUES (?, ?, ?, ?)',
+    );
     this.db.transaction(() => {
       this.insertRound(metrics.round, metrics);
+      this.db.prepare('DELETE FROM server_state WHERE run_id = ?').run(this.runId);
+      for (const [name, values] of round.serverState) {
+        stateRow.run(
+          this.runId,
+          metrics.round,
+          name,
+          Buffer.from(values.buffer, values.byteOffset, values.byteLength),
+        );
+      }
       for (const tier of round.tiers) {
         tierRow.run(
           this.runId,
@@ -301,6 +338,23 @@ export class Store {
       .prepare('SELECT adapter_file FROM rounds WHERE run_id = ? AND round = ?')
       .get(this.runId, round) as { adapter_file: string } | undefined;
     return row && readFileSync(path.join(this.dataDir, row.adapter_file));
+  }
+
+  /** The strategy's state stored with `round` of the current run; empty when none was stored with it. */
+  serverState(round: number): ServerState {
+    const rows = this.db
+      .prepare('SELECT name, data FROM server_state WHERE run_id = ? AND round = ?')
+      .all(this.runId, round) as { name: string; data: Buffer }[];
+    const state: ServerState = new Map();
+    for (const { name, data } of rows) {
+      if (data.byteLength % Float64Array.BYTES_PER_ELEMENT !== 0) {
+        throw new FormatError(
+          `stored server state "${name}" of round ${round} is ${data.byteLength} bytes, not float64 values; the store is corrupt`,
+        );
+      }
+      state.set(name, new Float64Array(new Uint8Array(data).buffer)); // copied: SQLite's buffer may be unaligned
+    }
+    return state;
   }
 
   readAdapter(round: number): LoraAdapter {

@@ -2,7 +2,7 @@ import { loraKey } from '@prufed/model';
 import { describe, expect, it } from 'vitest';
 import { withFedAdam } from './fedadam';
 import { heteAgg } from './strategy';
-import { makeAdapter } from './test-fixtures';
+import { makeAdapter, maxAbsDiff } from './test-fixtures';
 
 const inner = () =>
   heteAgg({
@@ -53,5 +53,42 @@ describe('withFedAdam', () => {
     // Execute / Assert
     expect(strategy.aggregate(1, [], [{ clientId: 'c1', reason: 'timeout' }], previousGlobal)).toBeNull();
     expect(() => withFedAdam(inner(), { beta2: 1 })).toThrow(/0 <= beta1, beta2 < 1/);
+  });
+});
+
+describe('withFedAdam server state', () => {
+  const later = makeAdapter([0, 1], (layer) => (layer === 0 ? 0.5 : 0.4));
+  const laterResults = [{ clientId: 'c1', numSamples: 4, adapter: later, metrics: {} }];
+
+  it('resumes from its saved moments exactly as if it had never stopped', () => {
+    // Prepare: one strategy runs two rounds; another runs round 1, and a fresh one restores its state.
+    const uninterrupted = withFedAdam(inner());
+    const first = uninterrupted.aggregate(1, results, [], previousGlobal)!.global;
+    const expected = uninterrupted.aggregate(2, laterResults, [], first)!.global;
+    const beforeRestart = withFedAdam(inner());
+    beforeRestart.aggregate(1, results, [], previousGlobal);
+    const saved = new Map([...beforeRestart.serverState()].map(([name, values]) => [name, values.slice()]));
+    // m = (1 - beta1) * 0.5 after round 1; restoring hands the arrays over, so check it first.
+    expect(saved.get(`${loraKey(0, 'q_proj')}.A.m`)![0]).toBeCloseTo(0.05, 9);
+    // Execute
+    const restarted = withFedAdam(inner());
+    restarted.restoreServerState(saved);
+    const resumed = restarted.aggregate(2, laterResults, [], first)!.global;
+    const forgetful = withFedAdam(inner()).aggregate(2, laterResults, [], first)!.global;
+    // Assert: 2 layers x 2 modules x (A, B) x (m, v) entries, and the same round 2 bit for bit.
+    expect(saved.size).toBe(16);
+    expect(maxAbsDiff(resumed, expected)).toBe(0);
+    expect(maxAbsDiff(forgetful, expected)).toBeGreaterThan(1e-4);
+  });
+
+  it('refuses a corrupt state, and a stateless strategy refuses any', () => {
+    const strategy = withFedAdam(inner());
+    expect(() => strategy.restoreServerState(new Map([['0.q_proj.A.m', new Float64Array(6)]]))).toThrow(
+      /lacks a first \(\.m\) or second \(\.v\) moment/,
+    );
+    expect(() => inner().restoreServerState(new Map([['0.q_proj.A.m', new Float64Array(6)]]))).toThrow(
+      /fedadam/,
+    );
+    expect(() => inner().restoreServerState(new Map())).not.toThrow();
   });
 });

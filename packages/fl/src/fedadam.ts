@@ -1,13 +1,14 @@
 // FedAdam (Reddi et al., "Adaptive Federated Optimization", ICLR 2021, Algorithm 2): the server
 // treats the averaged client change as a pseudo-gradient and takes an Adam step with its own
 // learning rate, betas and tau. Wraps any streaming strategy; layers nobody trained this round
-// keep their value and their moments, as in HeteAgg.
+// keep their value and their moments, as in HeteAgg. The moments are the strategy's server state:
+// the coordinator persists them with each round and restores them when it resumes.
 //   delta = aggregated - previous            (the pseudo-gradient is -delta)
 //   m = beta1 m + (1 - beta1) delta
 //   v = beta2 v + (1 - beta2) delta^2
 //   x = previous + lr m / (sqrt(v) + tau)     (no bias correction, as in the paper)
-import { ConfigError, type LoraAdapter, loraKey } from '@prufed/model';
-import type { RoundAggregation, StreamingStrategy } from './strategy';
+import { ConfigError, InputError, type LoraAdapter, loraKey } from '@prufed/model';
+import type { RoundAggregation, ServerState, StreamingStrategy } from './strategy';
 import type { AggregateOutput } from './types';
 
 export interface FedAdamOptions {
@@ -43,6 +44,11 @@ export function withFedAdam(
     if (!state) {
       state = { m: new Float64Array(previous.length), v: new Float64Array(previous.length) };
       moments.set(key, state);
+    }
+    if (state.m.length !== previous.length) {
+      throw new InputError(
+        `fedadam moments of ${key} hold ${state.m.length} values, the adapter ${previous.length}; the restored state belongs to another adapter layout`,
+      );
     }
     const { m, v } = state;
     for (let i = 0; i < previous.length; i++) {
@@ -85,6 +91,30 @@ export function withFedAdam(
     aggregate(round, results, failures, previousGlobal) {
       const output = inner.aggregate(round, results, failures, previousGlobal);
       return output && step(output, previousGlobal);
+    },
+    serverState(): ServerState {
+      const state: ServerState = new Map();
+      for (const [key, { m, v }] of moments) {
+        state.set(`${key}.m`, m);
+        state.set(`${key}.v`, v);
+      }
+      return state;
+    },
+    restoreServerState(state: ServerState): void {
+      const restored = new Map<string, Moments>();
+      for (const name of state.keys()) {
+        const key = name.slice(0, -2);
+        const m = state.get(`${key}.m`);
+        const v = state.get(`${key}.v`);
+        if (!/\.[mv]$/.test(name) || !m || !v || m.length !== v.length) {
+          throw new ConfigError(
+            `fedadam state entry "${name}" lacks a first (.m) or second (.v) moment of its length; the stored optimizer state is corrupt, start a fresh run`,
+          );
+        }
+        restored.set(key, { m, v });
+      }
+      moments.clear();
+      for (const [key, value] of restored) moments.set(key, value);
     },
   };
   return strategy;

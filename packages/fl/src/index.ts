@@ -3,6 +3,7 @@ export * from './adapter-check';
 export * from './aggregate';
 export * from './fedadam';
 export * from './guards';
+export * from './peft-update';
 export * from './protocol';
 export * from './sampling';
 export * from './strategy';

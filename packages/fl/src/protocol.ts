@@ -72,7 +72,11 @@ export interface UpdateMeta {
   metrics: Record<string, number>;
 }
 
-/** 'malformed': the metadata or the bytes could not be parsed at all. */
+/**
+ * 'malformed': the metadata or the bytes could not be parsed at all. A rejected update changes
+ * nothing; the client may send a corrected one until the round's deadline, after which a client
+ * with only rejected updates counts as a failure of the round.
+ */
 export type UpdateAck = { accepted: true } | { accepted: false; code: RejectionCode; reason: string };
 
 export interface RoundStartInfo {

@@ -38,9 +38,22 @@ export interface RoundAggregation {
   finish(): AggregateOutput | null;
 }
 
+/** Server-side optimizer state a strategy carries from round to round (FedAdam's moments), by name. */
+export type ServerState = Map<string, Float64Array>;
+
 /** A strategy whose rounds can be aggregated incrementally (every strategy in this package). */
 export interface StreamingStrategy extends Strategy {
   openRound(round: number, previousGlobal: LoraAdapter): RoundAggregation;
+  /**
+   * The state after the last finished round, to persist with that round (the live arrays: write
+   * them before the next round finishes); empty for a stateless strategy.
+   */
+  serverState(): ServerState;
+  /**
+   * Resumes from the state persisted with the last completed round, taking over its arrays; a
+   * stateless strategy takes only an empty one.
+   */
+  restoreServerState(state: ServerState): void;
 }
 
 export function heteAgg(options: StrategyOptions): StreamingStrategy {
@@ -150,6 +163,14 @@ function weightedMeanStrategy(mode: AggregationMode, options: StrategyOptions): 
     },
     aggregate(round, results, failures, previousGlobal) {
       return aggregateAll(strategy, round, results, failures, previousGlobal);
+    },
+    serverState: () => new Map(),
+    restoreServerState(state: ServerState): void {
+      if (state.size > 0) {
+        throw new ConfigError(
+          `the stored run carries server optimizer state (${[...state.keys()].slice(0, 2).join(', ')}, ...) that ${mode} does not use; resume it with the strategy that made it (fedadam) or start a fresh run in another data dir`,
+        );
+      }
     },
   };
   return strategy;

@@ -1,9 +1,12 @@
 // Validation of a client's update before it may touch the aggregate: pure functions that say
 // whether to accept, and if not a code and a reason the client is told in the update ack.
 // The adapter arrives as PEFT safetensors bytes: acceptUpdate checks the envelope (size, round,
-// client) before decoding, decodes with @prufed/model's adapterFromPeft, then runs validateUpdate.
-import { adapterFromPeft, ConfigError, FormatError, InputError, type LoraAdapter } from '@prufed/model';
+// client) first, then the layout from the safetensors header alone (peft-update.ts), then reads each
+// tensor once, in place, for finiteness and the delta norm. Nothing is accumulated here: the caller
+// adds an accepted update to the sums afterwards, so a rejected one never touches them.
+import { InputError, type LoraAdapter } from '@prufed/model';
 import { type AdapterIssueCode, checkAdapter } from './adapter-check';
+import { readPeftUpdate } from './peft-update';
 import type { ClientInfo, FitResult } from './types';
 
 export type RejectionCode =
@@ -86,17 +89,23 @@ export function validateEnvelope(envelope: UpdateEnvelope, expectation: RoundExp
   return accepted;
 }
 
-/** Full validation of a decoded update: envelope, layout against the client's layers, values, norm. */
-export function validateUpdate(update: CandidateUpdate, expectation: UpdateExpectation): Validation {
-  const envelope = validateEnvelope(update, expectation);
-  if (!envelope.ok) return envelope;
-  const client = expectation.assigned.get(update.clientId)!;
+/** The assigned client of an update that passed the envelope check, whose layers the global must hold. */
+function assignedClient(clientId: string, expectation: UpdateExpectation): ClientInfo {
+  const client = expectation.assigned.get(clientId)!;
   const missingInGlobal = client.keptLayers.filter((layer) => !expectation.global.layers.includes(layer));
   if (missingInGlobal.length > 0) {
     throw new InputError(
       `the expectation's global adapter lacks layers [${missingInGlobal}] of client ${client.id}; pass the global the client received`,
     );
   }
+  return client;
+}
+
+/** Full validation of a decoded update: envelope, layout against the client's layers, values, norm. */
+export function validateUpdate(update: CandidateUpdate, expectation: UpdateExpectation): Validation {
+  const envelope = validateEnvelope(update, expectation);
+  if (!envelope.ok) return envelope;
+  const client = assignedClient(update.clientId, expectation);
   const { adapter } = update;
   const issue = checkAdapter(adapter, {
     config: expectation.global.config,
@@ -104,22 +113,58 @@ export function validateUpdate(update: CandidateUpdate, expectation: UpdateExpec
     shapesOf: expectation.global,
   });
   if (issue) return reject(issue.code, issue.reason);
+  return checkValues(adapter, expectation);
+}
+
+/**
+ * Sum of (x[i] - y[i])^2 in one pass, four accumulators (about twice as fast in V8 as one). It is
+ * not finite exactly when some x[i] - y[i] is not: float32 squares cannot overflow a float64 sum.
+ */
+function squaredDistance(x: Float32Array, y: Float32Array): number {
+  const n = x.length;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const d0 = x[i] - y[i];
+    const d1 = x[i + 1] - y[i + 1];
+    const d2 = x[i + 2] - y[i + 2];
+    const d3 = x[i + 3] - y[i + 3];
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+    s2 += d2 * d2;
+    s3 += d3 * d3;
+  }
+  for (; i < n; i++) {
+    const d = x[i] - y[i];
+    s0 += d * d;
+  }
+  return s0 + s1 + s2 + s3;
+}
+
+/** Finiteness and the delta norm of an adapter whose layout was checked: one pass per tensor. */
+function checkValues(adapter: LoraAdapter, expectation: UpdateExpectation): Validation {
   let squaredNorm = 0;
   for (const [key, pair] of adapter.weights) {
     const reference = expectation.global.weights.get(key)!;
     for (const name of ['A', 'B'] as const) {
       const values = pair[name].data;
-      const base = reference[name].data;
-      for (let i = 0; i < values.length; i++) {
-        if (!Number.isFinite(values[i])) {
-          return reject(
-            'non-finite',
-            `adapter ${key} ${name}[${i}] is ${values[i]}; training diverged, lower the learning rate`,
+      const squared = squaredDistance(values, reference[name].data);
+      if (!Number.isFinite(squared)) {
+        const i = values.findIndex((value) => !Number.isFinite(value));
+        if (i < 0) {
+          throw new InputError(
+            `the global adapter holds a non-finite value in ${key} ${name}; the stored global is corrupt`,
           );
         }
-        const delta = values[i] - base[i];
-        squaredNorm += delta * delta;
+        return reject(
+          'non-finite',
+          `adapter ${key} ${name}[${i}] is ${values[i]}; training diverged, lower the learning rate`,
+        );
       }
+      squaredNorm += squared;
     }
   }
   const norm = Math.sqrt(squaredNorm);
@@ -144,33 +189,21 @@ export interface IncomingUpdate {
 export type Acceptance = { ok: true; result: FitResult } | { ok: false; code: RejectionCode; reason: string };
 
 /**
- * Envelope check, PEFT decoding (with the global's LoRA config: r, alpha, target modules) and
- * full validation in one call; 'malformed' when the bytes are not a PEFT adapter of that config.
+ * Envelope check, layout check from the safetensors header (against the client's kept layers and
+ * the global's config and shapes), then one pass over each tensor's values in place; 'malformed'
+ * when the bytes are not PEFT safetensors. An accepted result's adapter VIEWS `incoming.bytes`.
  */
 export function acceptUpdate(incoming: IncomingUpdate, expectation: UpdateExpectation): Acceptance {
   const { bytes, metrics, ...meta } = incoming;
   const envelope = validateEnvelope({ ...meta, payloadBytes: bytes.byteLength }, expectation);
   if (!envelope.ok) return envelope;
-  const { r, alpha, targetModules } = expectation.global.config;
-  let adapter: LoraAdapter;
-  try {
-    adapter = adapterFromPeft(bytes, {
-      peft_type: 'LORA',
-      r,
-      lora_alpha: alpha,
-      target_modules: targetModules,
-    });
-  } catch (error) {
-    if (error instanceof FormatError || error instanceof ConfigError || error instanceof InputError) {
-      return {
-        ok: false,
-        code: 'malformed',
-        reason: `adapter bytes are not a PEFT LoRA adapter: ${error.message}`,
-      };
-    }
-    throw error;
-  }
-  const validation = validateUpdate({ ...meta, payloadBytes: bytes.byteLength, adapter }, expectation);
-  if (!validation.ok) return validation;
-  return { ok: true, result: { clientId: meta.clientId, numSamples: meta.numSamples, adapter, metrics } };
+  const client = assignedClient(meta.clientId, expectation);
+  const read = readPeftUpdate(bytes, expectation.global, client.keptLayers);
+  if (!read.ok) return read;
+  const values = checkValues(read.adapter, expectation);
+  if (!values.ok) return values;
+  return {
+    ok: true,
+    result: { clientId: meta.clientId, numSamples: meta.numSamples, adapter: read.adapter, metrics },
+  };
 }

@@ -7,6 +7,7 @@ export * from './data/index';
 export * from './engine';
 export * from './errors';
 export * from './half';
+export * from './hf-names';
 export * from './init';
 export * from './lm-eval';
 export * from './lora';

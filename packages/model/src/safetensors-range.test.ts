@@ -1,15 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { LlamaConfig } from './config';
 import { FormatError, InputError } from './errors';
+import { expectedTensorShape, hfGlobalTensorNames, hfLayerTensorNames } from './hf-names';
 import { writeSafetensors } from './safetensors';
 import { type FetchRange, httpFetchRange, openSafetensorsByRange } from './safetensors-range';
 import type { Tensor } from './tensor';
-import {
-  expectedTensorShape,
-  hfGlobalTensorNames,
-  hfLayerTensorNames,
-  loadLlamaWeights,
-} from './weights-load';
+import { loadLlamaWeights } from './weights-load';
 
 // C 4, F 6, L 4, NH 2, NKV 1, HS 2, V 5.
 const config: LlamaConfig = {

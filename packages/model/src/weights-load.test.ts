@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { LlamaConfig } from './config';
 import { FormatError, InputError } from './errors';
+import { expectedTensorShape, hfGlobalTensorNames, hfLayerTensorNames, llamaTensorSpecs } from './hf-names';
 import type { Tensor } from './tensor';
-import {
-  expectedTensorShape,
-  hfGlobalTensorNames,
-  hfLayerTensorNames,
-  llamaTensorSpecs,
-  llamaWeightsFromMap,
-  loadLlamaWeights,
-} from './weights-load';
+import { llamaWeightsFromMap, loadLlamaWeights } from './weights-load';
 
 // C 8, F 12, L 4, NH 4, NKV 2, HS 2, V 10.
 const config: LlamaConfig = {

@@ -6,16 +6,6 @@ import { checkLayerList, globalTensorSpecs, layerTensorSpecs, type TensorSpec } 
 import { numel, type Tensor } from './tensor';
 import type { LlamaWeights } from './weights';
 
-// Public through the package index; hf-names owns them.
-export {
-  checkLayerList,
-  expectedTensorShape,
-  hfGlobalTensorNames,
-  hfLayerTensorNames,
-  llamaTensorSpecs,
-  type TensorSpec,
-} from './hf-names';
-
 /** Checks keptLayers and returns the spec of every tensor the variant needs: global tensors, then each layer's. */
 function variantTensorSpecs(config: LlamaConfig, keptLayers: number[]): TensorSpec[] {
   checkLayerList(config, keptLayers, 'kept layer');

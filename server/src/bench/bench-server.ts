@@ -1,9 +1,17 @@
 // `npm run bench:server` (npx tsx server/src/bench/bench-server.ts [--clients 200] [--rounds 3]):
 // the real server in this process and N protocol clients in a child process, each sending back a
-// realistic adapter (~1 MB, tiers a/b/c mixed) every round. Prints aggregation throughput (MB/s of
-// update bytes validated, decoded and accumulated), the round overhead from the last update received
-// to the last round:end delivered, and the server process's RSS before and at its peak.
+// realistic adapter (~1 MB, tiers a/b/c mixed) every round. Prints
+//   - update path: MB of accepted update payload per second of SERVER time spent on them (layout
+//     check from the header, one value pass for finiteness and delta norm, accumulation into the
+//     sums), as wall time and as the server process's CPU time (on a busy machine the wall time
+//     includes waiting for a core); Socket.IO framing and the clients are not in it;
+//   - round finish: server time per round for the means, the server optimizer and persisting;
+//   - round wall time: round:start sent -> last round:end received, and update MB per second of it
+//     (end to end: includes the clients' process and the transport, which share this machine);
+//   - round overhead: last update received -> last round:end delivered;
+//   - the server process's RSS before and at its peak, and the load average around the run.
 import { fork } from 'node:child_process';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeTempTinyModel } from '@prufed/model/node';
@@ -62,7 +70,13 @@ async function runBench(count: number, rounds: number): Promise<void> {
     gatherMs: 100,
     roundTimeoutMs: 600_000,
   });
-  const server = await startServer(config, { log: () => {} });
+  const starts = new Map<number, number>();
+  const log = (line: string) => {
+    const started = /round (\d+) started/.exec(line);
+    if (started) starts.set(Number(started[1]), now());
+  };
+  const loadBefore = os.loadavg()[0];
+  const server = await startServer(config, { log });
   let peakRss = 0;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -88,15 +102,25 @@ async function runBench(count: number, rounds: number): Promise<void> {
   clearInterval(sampler);
   const { counters } = server.coordinator;
   const mb = counters.updateBytes / 1e6;
+  const cores = os.cpus().length;
   console.log(
-    `bench:server  ${count} clients, ${rounds} rounds, node ${process.version}, ${process.platform}`,
+    `bench:server  ${count} clients, ${rounds} rounds, node ${process.version}, ${process.platform}, ${cores} cores, load average ${loadBefore.toFixed(1)} -> ${os.loadavg()[0].toFixed(1)}`,
   );
   console.log(
     `  update bytes      ${mb.toFixed(1)} MB in ${counters.acceptedUpdates} updates (${(mb / counters.acceptedUpdates).toFixed(2)} MB each)`,
   );
   console.log(
-    `  aggregation       ${(mb / (counters.aggregateMs / 1000)).toFixed(0)} MB/s (validate + decode + accumulate + finish, ${counters.aggregateMs.toFixed(0)} ms)`,
+    `  update path       ${(mb / (counters.updateMs / 1000)).toFixed(0)} MB/s of server wall time, ${(mb / (counters.updateCpuMs / 1000)).toFixed(0)} MB/s of server CPU time (layout + value pass + accumulate: ${(counters.updateMs / counters.acceptedUpdates).toFixed(2)} ms wall, ${(counters.updateCpuMs / counters.acceptedUpdates).toFixed(2)} ms CPU per update)`,
   );
+  console.log(
+    `  round finish      ${(counters.finishMs / rounds).toFixed(1)} ms per round (means, optimizer, persist)`,
+  );
+  for (let round = 1; round <= rounds; round++) {
+    const wallMs = Math.max(...ends.get(round)!) - starts.get(round)!;
+    console.log(
+      `  round ${round} wall      ${wallMs.toFixed(0)} ms round:start -> last round:end, ${(mb / rounds / (wallMs / 1000)).toFixed(0)} MB/s end to end (clients and transport included)`,
+    );
+  }
   const lastEnd = Math.max(...ends.get(rounds)!);
   console.log(
     `  round overhead    ${(lastEnd - counters.lastUpdateAt).toFixed(1)} ms (last update received -> last round:end delivered, round ${rounds})`,

@@ -12,7 +12,8 @@ export {
   matmulBackward,
   matmulForward,
 } from './linear';
-export { CpuModel, type CpuPrecision } from './model';
+export { CpuModel, type CpuPrecision, checkBatch, checkLabels } from './model';
+export { type ParamEntry, paramTable } from './params';
 export { rmsnormBackward, rmsnormForward } from './rmsnorm';
 export { ropeBackward, ropeForward, ropeTables } from './rope';
 export { swigluBackward, swigluForward } from './swiglu';

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LlamaConfig } from '../config';
 import { FormatError, InputError } from '../errors';
+import { expectedTensorShape, hfGlobalTensorNames, hfLayerTensorNames } from '../hf-names';
 import { readSafetensors, writeSafetensors } from '../safetensors';
 import type { Tensor } from '../tensor';
 import type { LlamaWeights } from '../weights';
-import { expectedTensorShape, hfGlobalTensorNames, hfLayerTensorNames } from '../weights-load';
 import { readModelDir, writeModelDir } from './model-dir';
 
 // C 4, F 6, L 3, NH 2, NKV 1, HS 2, V 5.

@@ -1,0 +1,235 @@
+// Parity of the WebGPU engine with the CPU reference engine on a tiny GQA model, under the kept
+// layers of two pruning strategies: logits, loss, LoRA and base gradients, a 20-step AdamW loss
+// trajectory, no allocation in steady state, bad input and device loss. Skips, saying why, where
+// no WebGPU adapter exists.
+//
+// Tolerances (both engines compute in f32 and differ only in summation order; observed on
+// SwiftShader in brackets): logits 1e-5 of the largest logit [5e-7]; loss 1e-5 relative; gradients
+// 1e-5 of each tensor's largest entry [1e-6]. Training amplifies rounding (AdamW divides by
+// sqrt(v), which is tiny for small gradients, and lr 1e-2 on every base weight), so the 20-step
+// trajectory gets loss and gradient norm within 1e-3 relative per step [2.4e-4] and the final
+// weights 3e-3 of each tensor's largest entry [6e-4].
+import {
+  type AdamWConfig,
+  type Batch,
+  type CpuEngine,
+  createCpuEngine,
+  defaultAdamW,
+  InputError,
+  initLoraAdapter,
+  type LlamaConfig,
+  type LoraAdapter,
+  loraKey,
+  loraModules,
+  Rng,
+  randomLlamaWeights,
+} from '@prufed/model';
+import { afterAll, describe, expect, it } from 'vitest';
+import { GpuError } from '../gpu-device';
+import { acquireNodeDevice } from '../node-gpu';
+import { createWebGpuEngine, type WebGpuEngine } from './engine';
+
+// 4 layers, C 64, NH 4, NKV 2 (HS 16), F 128, V 300.
+const config: LlamaConfig = {
+  hiddenSize: 64,
+  intermediateSize: 128,
+  numHiddenLayers: 4,
+  numAttentionHeads: 4,
+  numKeyValueHeads: 2,
+  headDim: 16,
+  rmsNormEps: 1e-5,
+  ropeTheta: 10000,
+  vocabSize: 300,
+  maxPositionEmbeddings: 64,
+  tieWordEmbeddings: true,
+};
+const weights = randomLlamaWeights(config, { seed: 7, std: 0.08 });
+// Kept layers of `top` and `alternate-odd` keeping 2 of 4.
+const strategies: [string, number[]][] = [
+  ['top', [0, 1]],
+  ['alternate-odd', [0, 2]],
+];
+const optimizer: AdamWConfig = { ...defaultAdamW, lr: 1e-2 };
+
+/** An adapter with B random too (a fresh one has B = 0, which makes every dA zero). */
+function adapterFor(keptLayers: number[]): LoraAdapter {
+  const adapter = initLoraAdapter(config, { r: 4, alpha: 8, targetModules: [...loraModules] }, keptLayers, 3);
+  const rng = new Rng(11);
+  for (const pair of adapter.weights.values()) {
+    for (let i = 0; i < pair.B.data.length; i++) pair.B.data[i] = 0.05 * rng.normal();
+  }
+  return adapter;
+}
+
+/** B = 2, T = 16, pseudo-random tokens; row 1's last three targets masked. */
+function makeBatch(seed: number): Batch {
+  const B = 2;
+  const T = 16;
+  const inputIds = Int32Array.from({ length: B * T }, (_, n) => (seed * 131 + n * 97 + ((n * n) % 13)) % 300);
+  const labels = Int32Array.from(inputIds);
+  labels.fill(-100, B * T - 3);
+  return { batchSize: B, seqLen: T, inputIds, labels };
+}
+
+/** Throws unless |actual - expected| <= tolerance * max|expected| everywhere; prints the first values. */
+function expectClose(actual: Float32Array, expected: Float32Array, tolerance: number, what: string): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  let scale = 0;
+  for (const e of expected) scale = Math.max(scale, Math.abs(e));
+  let maxDiff = 0;
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const diff = Math.abs(actual[i] - expected[i]);
+    if (!(diff <= maxDiff)) {
+      maxDiff = diff;
+      worst = i;
+    }
+  }
+  if (!(maxDiff <= tolerance * scale)) {
+    const first = (v: Float32Array) => Array.from(v.subarray(0, 6), (x) => x.toExponential(4)).join(' ');
+    throw new Error(
+      `${what}: max difference ${maxDiff} at ${worst} (got ${actual[worst]}, expected ${expected[worst]}), ` +
+        `allowed ${tolerance} * ${scale}\n  got      ${first(actual)}\n  expected ${first(expected)}`,
+    );
+  }
+}
+
+function expectSameAdapter(
+  actual: LoraAdapter,
+  expected: LoraAdapter,
+  tolerance: number,
+  what: string,
+): void {
+  expect(actual.layers).toEqual(expected.layers);
+  for (const layer of expected.layers) {
+    for (const module of expected.config.targetModules) {
+      const key = loraKey(layer, module);
+      const [a, e] = [actual.weights.get(key)!, expected.weights.get(key)!];
+      expect(a.A.shape).toEqual(e.A.shape);
+      expect(a.B.shape).toEqual(e.B.shape);
+      expectClose(a.A.data, e.A.data, tolerance, `${what} ${key} A`);
+      expectClose(a.B.data, e.B.data, tolerance, `${what} ${key} B`);
+    }
+  }
+}
+
+const acquired = await acquireNodeDevice({ label: 'engine-test' });
+if ('unavailable' in acquired) console.warn(`WebGPU engine tests skipped: ${acquired.unavailable}`);
+const gpu = 'unavailable' in acquired ? null : await createWebGpuEngine(acquired);
+afterAll(() => {
+  gpu?.dispose();
+  if (!('unavailable' in acquired)) acquired.device.destroy();
+});
+
+async function loadBoth(keptLayers: number[], trainBase: boolean): Promise<[WebGpuEngine, CpuEngine]> {
+  const cpu = createCpuEngine();
+  for (const engine of [gpu!, cpu]) {
+    await engine.loadVariant(weights, { keptLayers, trainBase });
+    await engine.setAdapter(adapterFor(keptLayers));
+  }
+  return [gpu!, cpu];
+}
+
+describe.skipIf(gpu === null)('WebGpuEngine matches the CPU engine', () => {
+  for (const [strategy, keptLayers] of strategies) {
+    it(`logits, loss and LoRA gradients (${strategy}: layers ${keptLayers})`, async () => {
+      const [g, c] = await loadBoth(keptLayers, false);
+      const batch = makeBatch(1);
+      const [logitsGpu, logitsCpu] = [await g.logits(batch), await c.logits(batch)];
+      expect(logitsGpu.shape).toEqual([2, 16, config.vocabSize]);
+      expectClose(logitsGpu.data, logitsCpu.data, 1e-5, 'logits');
+      const [lossGpu, lossCpu] = [await g.computeGradients(batch), await c.computeGradients(batch)];
+      expect(lossGpu.tokens).toBe(lossCpu.tokens);
+      expect(Math.abs(lossGpu.loss - lossCpu.loss)).toBeLessThan(1e-5 * lossCpu.loss);
+      expectSameAdapter(await g.readAdapterGradients(), await c.readAdapterGradients(), 1e-5, 'dLoRA');
+      expectSameAdapter(await g.readAdapter(), await c.readAdapter(), 0, 'LoRA');
+      const evaluated = await g.evaluateLoss(batch);
+      expect(evaluated).toEqual(lossGpu);
+      const [hiddenGpu, hiddenCpu] = [await g.hiddenStates(batch), await c.hiddenStates(batch)];
+      expect(hiddenGpu.length).toBe(keptLayers.length + 1);
+      for (const [i, h] of hiddenCpu.entries()) expectClose(hiddenGpu[i], h, 1e-5, `hidden state ${i}`);
+    });
+  }
+
+  it('base-weight gradients with trainBase (alternate-odd)', async () => {
+    const [g, c] = await loadBoth([0, 2], true);
+    const batch = makeBatch(2);
+    await g.computeGradients(batch);
+    await c.computeGradients(batch);
+    const [gradsGpu, gradsCpu] = [await g.readBaseGradients(), await c.readBaseGradients()];
+    expect([...gradsGpu.keys()]).toEqual([...gradsCpu.keys()]);
+    for (const [name, expected] of gradsCpu) {
+      expect(gradsGpu.get(name)!.shape).toEqual(expected.shape);
+      expectClose(gradsGpu.get(name)!.data, expected.data, 1e-5, `d${name}`);
+    }
+    expectSameAdapter(await g.readAdapterGradients(), await c.readAdapterGradients(), 1e-5, 'dLoRA');
+  });
+
+  it('20 AdamW steps follow the CPU trajectory and allocate nothing after the first', async () => {
+    const [g, c] = await loadBoth([0, 2], true);
+    const batches = [makeBatch(3), makeBatch(4)];
+    let afterFirst = g.rt.counters();
+    for (let step = 0; step < 20; step++) {
+      const batch = batches[step % 2];
+      const [resultGpu, resultCpu] = [
+        await g.trainStep(batch, optimizer),
+        await c.trainStep(batch, optimizer),
+      ];
+      expect(resultGpu.tokens).toBe(resultCpu.tokens);
+      expect(Math.abs(resultGpu.loss - resultCpu.loss), `loss at step ${step}`).toBeLessThan(
+        1e-3 * resultCpu.loss,
+      );
+      expect(Math.abs(resultGpu.gradNorm - resultCpu.gradNorm), `gradNorm at step ${step}`).toBeLessThan(
+        1e-3 * resultCpu.gradNorm,
+      );
+      if (step === 0) afterFirst = g.rt.counters();
+    }
+    const now = g.rt.counters();
+    expect(now.buffersCreated).toBe(afterFirst.buffersCreated);
+    expect(now.pipelinesCompiled).toBe(afterFirst.pipelinesCompiled);
+    expectSameAdapter(await g.readAdapter(), await c.readAdapter(), 3e-3, 'trained LoRA');
+    const [baseGpu, baseCpu] = [await g.readBaseWeights(), await c.readBaseWeights()];
+    for (const [name, expected] of baseCpu) expectClose(baseGpu.get(name)!.data, expected.data, 3e-3, name);
+  });
+
+  it('rejects bad input as the CPU engine does, and a batch without targets updates nothing', async () => {
+    const [g] = await loadBoth([0, 1], false);
+    const bad = makeBatch(5);
+    bad.inputIds[3] = config.vocabSize;
+    await expect(g.evaluateLoss(bad)).rejects.toThrow(InputError);
+    await expect(g.readBaseGradients()).rejects.toThrow(/trainBase: true/);
+    const lacking = { ...weights, layers: [0] };
+    await expect(g.loadVariant(lacking, { keptLayers: [0, 1] })).rejects.toThrow(/lack kept layer\(s\) 1/);
+    // Still loaded: 2 rows x 15 targets, less the 3 masked ones.
+    expect((await g.evaluateLoss(makeBatch(5))).tokens).toBe(27);
+    const masked = makeBatch(5);
+    masked.labels.fill(-100);
+    const before = await g.readAdapter();
+    const result = await g.trainStep(masked, optimizer);
+    expect(result.tokens).toBe(0);
+    expect(result.loss).toBeNaN();
+    expectSameAdapter(await g.readAdapter(), before, 0, 'untouched LoRA');
+  });
+
+  it('turns device loss into a GpuError, and a new engine on a new device works', async () => {
+    const ctx = await acquireNodeDevice({ label: 'engine-lost-test' });
+    if ('unavailable' in ctx) throw new Error(ctx.unavailable);
+    const engine = await createWebGpuEngine(ctx);
+    await engine.loadVariant(weights, { keptLayers: [0] });
+    ctx.device.destroy();
+    await ctx.lost;
+    await expect(engine.evaluateLoss(makeBatch(6))).rejects.toThrow(GpuError);
+    await expect(engine.evaluateLoss(makeBatch(6))).rejects.toThrow(/rebuild the engine/);
+    const fresh = await acquireNodeDevice({ label: 'engine-rebuilt-test' });
+    if ('unavailable' in fresh) throw new Error(fresh.unavailable);
+    const rebuilt = await createWebGpuEngine(fresh);
+    await rebuilt.loadVariant(weights, { keptLayers: [0] });
+    const cpu = createCpuEngine();
+    await cpu.loadVariant(weights, { keptLayers: [0] });
+    const batch = makeBatch(6);
+    const [lossGpu, lossCpu] = [await rebuilt.evaluateLoss(batch), await cpu.evaluateLoss(batch)];
+    expect(Math.abs(lossGpu.loss - lossCpu.loss)).toBeLessThan(1e-5 * lossCpu.loss);
+    rebuilt.dispose();
+    fresh.device.destroy();
+  });
+});

@@ -1,0 +1,693 @@
+// The whole (pruned) LLaMA with LoRA on the GPU: packages/model/src/cpu/model.ts step by step, each
+// CPU kernel call replaced by its GPU twin with the same arguments, so the two read side by side:
+// embedding -> for each kept layer: x = x + attn(rmsnorm(x)); x = x + mlp(rmsnorm(x)) -> final
+// rmsnorm -> lm_head (tied: embed_tokens) -> cross-entropy. Dropped layers are skipped.
+// Dimension letters: B batch, T tokens, N = B * T rows, C hidden, NH heads, NKV kv-heads, HS head
+// size, F ffn, V vocab, R LoRA rank, K kept layers.
+// Storage: the kernels bind whole buffers, so every tensor of the CPU engine's flat buffers is its
+// own arena buffer (`param/<HF name>`, `grad/<HF name>`, `lora/<layer>.<module>/A`, ...), listed in
+// the order and with the sizes of the CPU's offset table (paramTable). Read-backs gather them into
+// one flat buffer at those offsets and fetch it with a single map. Activations are arena buffers
+// sized once per (B, T), so a steady-state step allocates nothing.
+import {
+  assertLlamaConfig,
+  type Batch,
+  checkBatch,
+  checkLabels,
+  checkLayerList,
+  embedTokensName,
+  finalNormName,
+  InputError,
+  inputNormName,
+  type LlamaConfig,
+  type LlamaWeights,
+  type LoraAdapter,
+  type LoraModule,
+  type LoraPair,
+  llamaTensorSpecs,
+  lmHeadName,
+  loraKey,
+  loraModuleShape,
+  loraModules,
+  type ParamEntry,
+  paramTable,
+  postAttentionNormName,
+  projectionName,
+  type Tensor,
+  type VariantOptions,
+  validateAdapterForModel,
+} from '@prufed/model';
+import { attentionBackward, attentionForward } from '../attention';
+import { crossentropyBackward, crossentropyForward } from '../crossentropy';
+import { uploadInt32 } from '../elementwise';
+import { embeddingBackward, embeddingForward } from '../embedding';
+import { type GpuLoraLinearWeights, loraLinearBackward, loraLinearForward } from '../lora-linear';
+import { residualAdd } from '../residual';
+import { rmsnormBackward, rmsnormForward } from '../rmsnorm';
+import { ropeBackward, ropeForward, uploadRopeTables } from '../rope';
+import type { GpuRuntime } from '../runtime';
+import { swigluBackward, swigluForward } from '../swiglu';
+import { fillZero } from './fill';
+
+/** One decoder layer's weights (or their gradients). */
+interface LayerParams {
+  inputNorm: GPUBuffer; // (C)
+  postNorm: GPUBuffer; // (C)
+  proj: Record<LoraModule, GPUBuffer>; // (OUT, IN) each
+}
+
+/** The base model's weights (or gradients). */
+interface ModelParams {
+  embed: GPUBuffer; // (V, C)
+  layers: LayerParams[]; // K
+  finalNorm: GPUBuffer; // (C)
+  lmHead: GPUBuffer; // (V, C), the embed buffer when tied
+}
+
+/** A trainable tensor: parameters and gradients of n floats. */
+export interface GpuTrainable {
+  name: string;
+  n: number;
+  param: GPUBuffer;
+  grad: GPUBuffer;
+}
+
+/** One LoRA pair: A (R, IN), B (OUT, R) and their gradients. */
+interface GpuLoraEntry {
+  layer: number; // original index
+  module: LoraModule;
+  IN: number;
+  OUT: number;
+  weights: GpuLoraLinearWeights;
+}
+
+interface GpuLoraState {
+  adapter: Pick<LoraAdapter, 'config' | 'layers'>;
+  entries: GpuLoraEntry[];
+  /** Per kept layer (position k): the pairs of its adapted modules. */
+  byLayer: Partial<Record<LoraModule, GpuLoraLinearWeights>>[];
+  /** A then B of every entry, for the optimizer and the gradient norm. */
+  trainables: GpuTrainable[];
+}
+
+interface LayerActivations {
+  ln1: GPUBuffer; // (N, C)
+  ln1Rstd: GPUBuffer; // (N)
+  q: GPUBuffer; // (B, T, NH, HS) after RoPE
+  k: GPUBuffer; // (B, T, NKV, HS) after RoPE
+  v: GPUBuffer; // (B, T, NKV, HS)
+  lse: GPUBuffer; // (B, NH, T)
+  attOut: GPUBuffer; // (B, T, NH, HS)
+  ln2: GPUBuffer; // (N, C)
+  ln2Rstd: GPUBuffer; // (N)
+  gate: GPUBuffer; // (N, F)
+  up: GPUBuffer; // (N, F)
+  h: GPUBuffer; // (N, F) silu(gate) * up
+  loraU: Partial<Record<LoraModule, GPUBuffer>>; // (N, R) each
+}
+
+interface Activations {
+  B: number;
+  T: number;
+  R: number;
+  cos: GPUBuffer; // (T, HS/2)
+  sin: GPUBuffer; // (T, HS/2)
+  residual: GPUBuffer[]; // K + 1 of (N, C): entering each kept layer, then the last output
+  residualMid: GPUBuffer[]; // K of (N, C): after each layer's attention block
+  layers: LayerActivations[]; // K
+  lnf: GPUBuffer; // (N, C)
+  lnfRstd: GPUBuffer; // (N)
+  logits: GPUBuffer; // (N, V); holds dlogits after backward
+  losses: GPUBuffer; // (N) per-row loss
+  logitsLse: GPUBuffer; // (N) per-row log-sum-exp of the logits
+  loss: GPUBuffer; // (2) mean loss, tokens
+  tokens: GPUBuffer | null; // (N) int32 input ids of the last forward
+  labels: GPUBuffer | null; // (B, T) int32 labels of the last forwardLoss
+  // scratch shared by all layers
+  proj: GPUBuffer; // (N, C) output of o_proj / down_proj before the residual add
+  rowdot: GPUBuffer; // (B, NH, T) attention backward
+  loraScratch: GPUBuffer | null; // (N, R)
+  dres: GPUBuffer; // (N, C)
+  dln: GPUBuffer; // (N, C)
+  dq: GPUBuffer; // (B, T, NH, HS)
+  dk: GPUBuffer; // (B, T, NKV, HS)
+  dv: GPUBuffer; // (B, T, NKV, HS)
+  dattOut: GPUBuffer; // (B, T, NH, HS)
+  dgate: GPUBuffer; // (N, F)
+  dup: GPUBuffer; // (N, F)
+  dh: GPUBuffer; // (N, F)
+  dloraU: GPUBuffer | null; // (N, R)
+}
+
+/** The arena buffers of one group (base, LoRA, activations), released together when replaced. */
+class BufferGroup {
+  private readonly names = new Set<string>();
+
+  constructor(
+    private readonly rt: GpuRuntime,
+    private readonly prefix: string,
+  ) {}
+
+  buffer(name: string, floats: number): GPUBuffer {
+    this.names.add(name);
+    return this.rt.arena.buffer(`${this.prefix}/${name}`, floats * 4);
+  }
+
+  upload(name: string, data: Float32Array): GPUBuffer {
+    this.names.add(name);
+    return this.rt.upload(`${this.prefix}/${name}`, data);
+  }
+
+  /** Releases the buffers not named in keep (all of them by default). */
+  release(keep: ReadonlySet<string> = new Set()): void {
+    for (const name of this.names) {
+      if (keep.has(name)) continue;
+      this.rt.arena.release(`${this.prefix}/${name}`);
+      this.names.delete(name);
+    }
+  }
+}
+
+/**
+ * Throws an InputError unless the weights hold every tensor of the variant keeping
+ * options.keptLayers, with the config's shapes; returns the tensors' table (paramTable's order).
+ */
+export function checkVariant(weights: LlamaWeights, options: VariantOptions): ParamEntry[] {
+  const config = weights.config;
+  assertLlamaConfig(config);
+  checkLayerList(config, options.keptLayers, 'kept layer');
+  const missing = options.keptLayers.filter((layer) => !weights.layers.includes(layer));
+  if (missing.length > 0) {
+    throw new InputError(
+      `the weights lack kept layer(s) ${missing.join(', ')}; load those layers' tensors too`,
+    );
+  }
+  const { entries } = paramTable(llamaTensorSpecs(config, options.keptLayers));
+  for (const entry of entries) {
+    const tensor = weights.tensors.get(entry.name);
+    if (tensor === undefined) {
+      throw new InputError(`the weights lack tensor ${entry.name}; load every tensor of the kept layers`);
+    }
+    if (tensor.shape.join(',') !== entry.shape.join(',') || tensor.data.length !== entry.size) {
+      throw new InputError(
+        `tensor ${entry.name} has shape [${tensor.shape}] but this config needs [${entry.shape}]`,
+      );
+    }
+  }
+  return entries;
+}
+
+export class GpuModel {
+  readonly config: LlamaConfig;
+  readonly keptLayers: number[];
+  readonly trainBase: boolean;
+  /** Base tensors in the CPU engine's flat-buffer order, with their offsets there. */
+  readonly entries: ParamEntry[];
+  /** Base parameters, one buffer per entry. */
+  readonly params: GPUBuffer[];
+  /** Base gradients, one buffer per entry; null unless trainBase. */
+  readonly grads: GPUBuffer[] | null;
+  lora: GpuLoraState | null = null;
+  private readonly weights: ModelParams;
+  private readonly dweights: ModelParams | null;
+  private acts: Activations | null = null;
+  private readonly baseGroup: BufferGroup;
+  private readonly loraGroup: BufferGroup;
+  private readonly actGroup: BufferGroup;
+
+  constructor(
+    readonly rt: GpuRuntime,
+    weights: LlamaWeights,
+    options: VariantOptions,
+  ) {
+    this.config = weights.config;
+    this.keptLayers = [...options.keptLayers];
+    this.trainBase = options.trainBase ?? false;
+    this.entries = checkVariant(weights, options);
+    this.baseGroup = new BufferGroup(rt, 'base');
+    this.loraGroup = new BufferGroup(rt, 'lora');
+    this.actGroup = new BufferGroup(rt, 'act');
+    this.params = this.entries.map((e) =>
+      this.baseGroup.upload(`param/${e.name}`, weights.tensors.get(e.name)!.data),
+    );
+    this.weights = this.views(this.params);
+    this.grads = this.trainBase
+      ? this.entries.map((e) => this.baseGroup.buffer(`grad/${e.name}`, e.size))
+      : null;
+    this.dweights = this.grads === null ? null : this.views(this.grads);
+  }
+
+  /** The base weights as trainable tensors: empty unless trainBase. */
+  get baseTrainables(): GpuTrainable[] {
+    if (this.grads === null) return [];
+    const grads = this.grads;
+    return this.entries.map((e, i) => ({ name: e.name, n: e.size, param: this.params[i], grad: grads[i] }));
+  }
+
+  /** Buffers of a list laid out by `entries`, by role. */
+  private views(buffers: GPUBuffer[]): ModelParams {
+    const byName = new Map(this.entries.map((e, i) => [e.name, buffers[i]]));
+    const get = (name: string): GPUBuffer => byName.get(name)!;
+    const embed = get(embedTokensName);
+    return {
+      embed,
+      layers: this.keptLayers.map((layer) => ({
+        inputNorm: get(inputNormName(layer)),
+        postNorm: get(postAttentionNormName(layer)),
+        proj: Object.fromEntries(loraModules.map((m) => [m, get(projectionName(layer, m))])) as Record<
+          LoraModule,
+          GPUBuffer
+        >,
+      })),
+      finalNorm: get(finalNormName),
+      lmHead: this.config.tieWordEmbeddings ? embed : get(lmHeadName),
+    };
+  }
+
+  /**
+   * The floats of each buffer, gathered by copies into one flat buffer (name: what is read) and
+   * read back with one map.
+   */
+  async gather(name: string, parts: readonly { buffer: GPUBuffer; n: number }[]): Promise<Float32Array[]> {
+    const total = parts.reduce((sum, { n }) => sum + n, 0);
+    const flat = this.rt.arena.buffer(`gather/${name}`, total * 4);
+    this.rt.submit(); // the copies below must follow the recorded work
+    const encoder = this.rt.device.createCommandEncoder({ label: `${this.rt.device.label} gather ${name}` });
+    const offsets: number[] = [];
+    let offset = 0;
+    for (const { buffer, n } of parts) {
+      encoder.copyBufferToBuffer(buffer, 0, flat, offset * 4, n * 4);
+      offsets.push(offset);
+      offset += n;
+    }
+    this.rt.device.queue.submit([encoder.finish()]);
+    const data = await this.rt.read(flat, total);
+    this.rt.arena.release(`gather/${name}`);
+    this.rt.arena.release(`readback/${flat.label}`);
+    return parts.map(({ n }, i) => data.subarray(offsets[i], offsets[i] + n));
+  }
+
+  /** Base tensors of a buffer list (params or grads) by HF name, as f32 copies. */
+  async tensorsOf(buffers: GPUBuffer[], what: string): Promise<Map<string, Tensor>> {
+    const data = await this.gather(
+      what,
+      this.entries.map((e, i) => ({ buffer: buffers[i], n: e.size })),
+    );
+    return new Map(this.entries.map((e, i) => [e.name, { shape: [...e.shape], data: data[i] }]));
+  }
+
+  /** Replaces the adapter; it must fit this variant (see validateAdapterForModel). */
+  setAdapter(adapter: LoraAdapter): void {
+    validateAdapterForModel(adapter, this.config, this.keptLayers);
+    const { config: lora, layers } = adapter;
+    const R = lora.r;
+    this.loraGroup.release();
+    const entries: GpuLoraEntry[] = [];
+    const trainables: GpuTrainable[] = [];
+    const byLayer: Partial<Record<LoraModule, GpuLoraLinearWeights>>[] = this.keptLayers.map(() => ({}));
+    for (const layer of layers) {
+      for (const module of lora.targetModules) {
+        const [IN, OUT] = loraModuleShape(this.config, module);
+        const key = loraKey(layer, module);
+        const pair: LoraPair = adapter.weights.get(key)!;
+        const weights: GpuLoraLinearWeights = {
+          A: this.loraGroup.upload(`${key}/A`, pair.A.data),
+          B: this.loraGroup.upload(`${key}/B`, pair.B.data),
+          dA: this.loraGroup.buffer(`${key}/dA`, R * IN),
+          dB: this.loraGroup.buffer(`${key}/dB`, OUT * R),
+          R,
+          scale: lora.alpha / R,
+        };
+        entries.push({ layer, module, IN, OUT, weights });
+        trainables.push(
+          { name: `${key}/A`, n: R * IN, param: weights.A, grad: weights.dA! },
+          { name: `${key}/B`, n: OUT * R, param: weights.B, grad: weights.dB! },
+        );
+        byLayer[this.keptLayers.indexOf(layer)][module] = weights;
+      }
+    }
+    this.lora = {
+      adapter: { config: { ...lora, targetModules: [...lora.targetModules] }, layers: [...layers] },
+      entries,
+      byLayer,
+      trainables,
+    };
+    this.acts = null; // the LoRA activations depend on the adapter
+  }
+
+  /** The adapter with the A and B of the LoRA parameters or gradients, as f32 copies. */
+  async adapterOf(which: 'params' | 'grads'): Promise<LoraAdapter> {
+    if (this.lora === null) throw new InputError('no adapter is set; call setAdapter first');
+    const data = await this.gather(
+      `lora-${which}`,
+      this.lora.trainables.map((t) => ({ buffer: which === 'params' ? t.param : t.grad, n: t.n })),
+    );
+    const R = this.lora.adapter.config.r;
+    const weights = new Map<string, LoraPair>();
+    this.lora.entries.forEach((e, i) => {
+      weights.set(loraKey(e.layer, e.module), {
+        A: { shape: [R, e.IN], data: data[2 * i] },
+        B: { shape: [e.OUT, R], data: data[2 * i + 1] },
+      });
+    });
+    const { config, layers } = this.lora.adapter;
+    return { config: { ...config, targetModules: [...config.targetModules] }, layers: [...layers], weights };
+  }
+
+  private activations(B: number, T: number): Activations {
+    const R = this.lora?.adapter.config.r ?? 0;
+    if (this.acts !== null && this.acts.B === B && this.acts.T === T && this.acts.R === R) return this.acts;
+    const {
+      hiddenSize: C,
+      intermediateSize: F,
+      numAttentionHeads: NH,
+      numKeyValueHeads: NKV,
+      headDim: HS,
+      vocabSize: V,
+    } = this.config;
+    const N = B * T;
+    const g = this.actGroup;
+    g.release();
+    const rope = uploadRopeTables(this.rt, 'act/rope', T, HS, this.config.ropeTheta);
+    this.acts = {
+      B,
+      T,
+      R,
+      ...rope,
+      residual: Array.from({ length: this.keptLayers.length + 1 }, (_, k) =>
+        g.buffer(`residual/${k}`, N * C),
+      ),
+      residualMid: this.keptLayers.map((_, k) => g.buffer(`residualMid/${k}`, N * C)),
+      layers: this.keptLayers.map((_, k) => ({
+        ln1: g.buffer(`${k}/ln1`, N * C),
+        ln1Rstd: g.buffer(`${k}/ln1Rstd`, N),
+        q: g.buffer(`${k}/q`, N * NH * HS),
+        k: g.buffer(`${k}/k`, N * NKV * HS),
+        v: g.buffer(`${k}/v`, N * NKV * HS),
+        lse: g.buffer(`${k}/lse`, B * NH * T),
+        attOut: g.buffer(`${k}/attOut`, N * NH * HS),
+        ln2: g.buffer(`${k}/ln2`, N * C),
+        ln2Rstd: g.buffer(`${k}/ln2Rstd`, N),
+        gate: g.buffer(`${k}/gate`, N * F),
+        up: g.buffer(`${k}/up`, N * F),
+        h: g.buffer(`${k}/h`, N * F),
+        loraU: Object.fromEntries(
+          Object.keys(this.lora?.byLayer[k] ?? {}).map((m) => [m, g.buffer(`${k}/loraU/${m}`, N * R)]),
+        ),
+      })),
+      lnf: g.buffer('lnf', N * C),
+      lnfRstd: g.buffer('lnfRstd', N),
+      logits: g.buffer('logits', N * V),
+      losses: g.buffer('losses', N),
+      logitsLse: g.buffer('logitsLse', N),
+      loss: g.buffer('loss', 2),
+      tokens: null,
+      labels: null,
+      proj: g.buffer('proj', N * C),
+      rowdot: g.buffer('rowdot', B * NH * T),
+      loraScratch: R > 0 ? g.buffer('loraScratch', N * R) : null,
+      dres: g.buffer('dres', N * C),
+      dln: g.buffer('dln', N * C),
+      dq: g.buffer('dq', N * NH * HS),
+      dk: g.buffer('dk', N * NKV * HS),
+      dv: g.buffer('dv', N * NKV * HS),
+      dattOut: g.buffer('dattOut', N * NH * HS),
+      dgate: g.buffer('dgate', N * F),
+      dup: g.buffer('dup', N * F),
+      dh: g.buffer('dh', N * F),
+      dloraU: R > 0 ? g.buffer('dloraU', N * R) : null,
+    };
+    return this.acts;
+  }
+
+  /** out (N, OUT) = projection `module` of kept layer k (with its LoRA, if any) applied to inp (N, IN). */
+  private async project(k: number, module: LoraModule, out: GPUBuffer, inp: GPUBuffer): Promise<void> {
+    const acts = this.acts!;
+    const [IN, OUT] = loraModuleShape(this.config, module);
+    const lora = this.lora?.byLayer[k][module] ?? null;
+    const loraU = acts.layers[k].loraU[module] ?? null;
+    const W = this.weights.layers[k].proj[module];
+    await loraLinearForward(this.rt, out, loraU, acts.loraScratch, inp, W, lora, acts.B * acts.T, IN, OUT);
+  }
+
+  private async projectBackward(
+    k: number,
+    module: LoraModule,
+    dinp: GPUBuffer,
+    dout: GPUBuffer,
+    inp: GPUBuffer,
+  ): Promise<void> {
+    const acts = this.acts!;
+    const [IN, OUT] = loraModuleShape(this.config, module);
+    const lora = this.lora?.byLayer[k][module] ?? null;
+    const loraU = acts.layers[k].loraU[module] ?? null;
+    const dweight = this.dweights?.layers[k].proj[module] ?? null;
+    const W = this.weights.layers[k].proj[module];
+    await loraLinearBackward(
+      this.rt,
+      dinp,
+      dweight,
+      acts.dloraU,
+      acts.loraScratch,
+      dout,
+      loraU,
+      inp,
+      W,
+      lora,
+      acts.B * acts.T,
+      IN,
+      OUT,
+    );
+  }
+
+  private async layerForward(k: number): Promise<void> {
+    const { rt, config } = this;
+    const acts = this.acts!;
+    const { B, T } = acts;
+    const N = B * T;
+    const {
+      hiddenSize: C,
+      intermediateSize: F,
+      numAttentionHeads: NH,
+      numKeyValueHeads: NKV,
+      headDim: HS,
+    } = config;
+    const w = this.weights.layers[k];
+    const a = acts.layers[k];
+    const x = acts.residual[k]; // (N, C)
+    const mid = acts.residualMid[k]; // (N, C)
+    const out = acts.residual[k + 1]; // (N, C)
+    // attention block: mid = x + o_proj(attention(rope(q), rope(k), v))
+    await rmsnormForward(rt, a.ln1, a.ln1Rstd, x, w.inputNorm, N, C, config.rmsNormEps);
+    await this.project(k, 'q_proj', a.q, a.ln1);
+    await this.project(k, 'k_proj', a.k, a.ln1);
+    await this.project(k, 'v_proj', a.v, a.ln1);
+    await ropeForward(rt, a.q, acts.cos, acts.sin, B, T, NH, HS);
+    await ropeForward(rt, a.k, acts.cos, acts.sin, B, T, NKV, HS);
+    await attentionForward(rt, a.attOut, a.lse, a.q, a.k, a.v, B, T, NH, NKV, HS);
+    await this.project(k, 'o_proj', acts.proj, a.attOut);
+    await residualAdd(rt, mid, x, acts.proj, N * C);
+    // MLP block: out = mid + down_proj(silu(gate_proj(.)) * up_proj(.))
+    await rmsnormForward(rt, a.ln2, a.ln2Rstd, mid, w.postNorm, N, C, config.rmsNormEps);
+    await this.project(k, 'gate_proj', a.gate, a.ln2);
+    await this.project(k, 'up_proj', a.up, a.ln2);
+    await swigluForward(rt, a.h, a.gate, a.up, N * F);
+    await this.project(k, 'down_proj', acts.proj, a.h);
+    await residualAdd(rt, out, mid, acts.proj, N * C);
+  }
+
+  /** Backward of layerForward: acts.dres holds d(out) on entry and d(x) on exit. */
+  private async layerBackward(k: number): Promise<void> {
+    const { rt, config } = this;
+    const acts = this.acts!;
+    const { B, T } = acts;
+    const N = B * T;
+    const {
+      hiddenSize: C,
+      intermediateSize: F,
+      numAttentionHeads: NH,
+      numKeyValueHeads: NKV,
+      headDim: HS,
+    } = config;
+    const w = this.weights.layers[k];
+    const dw = this.dweights?.layers[k] ?? null;
+    const a = acts.layers[k];
+    // MLP block; the residual passes dres through unchanged, the norm path adds to it.
+    await fillZero(rt, acts.dh);
+    await this.projectBackward(k, 'down_proj', acts.dh, acts.dres, a.h);
+    await fillZero(rt, acts.dgate);
+    await fillZero(rt, acts.dup);
+    await swigluBackward(rt, acts.dgate, acts.dup, acts.dh, a.gate, a.up, N * F);
+    await fillZero(rt, acts.dln);
+    await this.projectBackward(k, 'gate_proj', acts.dln, acts.dgate, a.ln2);
+    await this.projectBackward(k, 'up_proj', acts.dln, acts.dup, a.ln2);
+    await rmsnormBackward(
+      rt,
+      acts.dres,
+      dw?.postNorm ?? null,
+      acts.dln,
+      acts.residualMid[k],
+      w.postNorm,
+      a.ln2Rstd,
+      N,
+      C,
+    );
+    // attention block
+    await fillZero(rt, acts.dattOut);
+    await this.projectBackward(k, 'o_proj', acts.dattOut, acts.dres, a.attOut);
+    await fillZero(rt, acts.dq);
+    await fillZero(rt, acts.dk);
+    await fillZero(rt, acts.dv);
+    await attentionBackward(
+      rt,
+      acts.dq,
+      acts.dk,
+      acts.dv,
+      acts.dattOut,
+      a.q,
+      a.k,
+      a.v,
+      a.attOut,
+      a.lse,
+      acts.rowdot,
+      B,
+      T,
+      NH,
+      NKV,
+      HS,
+    );
+    await ropeBackward(rt, acts.dq, acts.cos, acts.sin, B, T, NH, HS);
+    await ropeBackward(rt, acts.dk, acts.cos, acts.sin, B, T, NKV, HS);
+    await fillZero(rt, acts.dln);
+    await this.projectBackward(k, 'q_proj', acts.dln, acts.dq, a.ln1);
+    await this.projectBackward(k, 'k_proj', acts.dln, acts.dk, a.ln1);
+    await this.projectBackward(k, 'v_proj', acts.dln, acts.dv, a.ln1);
+    await rmsnormBackward(
+      rt,
+      acts.dres,
+      dw?.inputNorm ?? null,
+      acts.dln,
+      acts.residual[k],
+      w.inputNorm,
+      a.ln1Rstd,
+      N,
+      C,
+    );
+  }
+
+  /** Records the embedding and kept layers; returns the residual stream (see CpuModel.forwardHidden). */
+  async forwardHidden(batch: Batch): Promise<GPUBuffer[]> {
+    checkBatch(batch, this.config);
+    this.rt.ctx.check();
+    const acts = this.activations(batch.batchSize, batch.seqLen);
+    const N = acts.B * acts.T;
+    acts.tokens = uploadInt32(this.rt, 'act/tokens', batch.inputIds); // (N)
+    await embeddingForward(
+      this.rt,
+      acts.residual[0],
+      acts.tokens,
+      this.weights.embed,
+      N,
+      this.config.hiddenSize,
+    );
+    for (let k = 0; k < this.keptLayers.length; k++) await this.layerForward(k);
+    return acts.residual;
+  }
+
+  /** Records the forward to the logits (B, T, V); returns the model's own buffer. */
+  async forwardLogits(batch: Batch): Promise<GPUBuffer> {
+    await this.forwardHidden(batch);
+    const acts = this.acts!;
+    const N = acts.B * acts.T;
+    const { hiddenSize: C, vocabSize: V, rmsNormEps } = this.config;
+    const last = acts.residual[this.keptLayers.length];
+    await rmsnormForward(this.rt, acts.lnf, acts.lnfRstd, last, this.weights.finalNorm, N, C, rmsNormEps);
+    await loraLinearForward(this.rt, acts.logits, null, null, acts.lnf, this.weights.lmHead, null, N, C, V);
+    return acts.logits;
+  }
+
+  /** Records the forward to the loss; returns the (2) buffer of (mean loss, tokens), see readLoss. */
+  async forwardLoss(batch: Batch): Promise<GPUBuffer> {
+    checkLabels(batch, this.config);
+    const logits = await this.forwardLogits(batch);
+    const acts = this.acts!;
+    acts.labels = uploadInt32(this.rt, 'act/labels', batch.labels); // (B, T)
+    const { batchSize: B, seqLen: T } = batch;
+    await crossentropyForward(
+      this.rt,
+      acts.loss,
+      acts.losses,
+      acts.logitsLse,
+      logits,
+      acts.labels,
+      B,
+      T,
+      this.config.vocabSize,
+    );
+    return acts.loss;
+  }
+
+  /**
+   * Records forward and backward: zeroes, then fills the LoRA gradients and, with trainBase, the base
+   * gradients. The logits buffer is overwritten by dlogits. Returns forwardLoss's buffer.
+   */
+  async computeGradients(batch: Batch): Promise<GPUBuffer> {
+    const loss = await this.forwardLoss(batch);
+    const { rt } = this;
+    for (const grad of this.grads ?? []) await fillZero(rt, grad);
+    for (const t of this.lora?.trainables ?? []) await fillZero(rt, t.grad);
+    if (this.dweights === null && this.lora === null) return loss;
+    const acts = this.acts!;
+    const { B, T } = acts;
+    const N = B * T;
+    const { hiddenSize: C, vocabSize: V } = this.config;
+    const dw = this.dweights;
+    const dlogits = acts.logits; // (N, V) in place
+    await crossentropyBackward(rt, dlogits, acts.labels!, acts.logitsLse, loss, B, T, V);
+    await fillZero(rt, acts.dln);
+    await loraLinearBackward(
+      rt,
+      acts.dln,
+      dw?.lmHead ?? null,
+      null,
+      null,
+      dlogits,
+      null,
+      acts.lnf,
+      this.weights.lmHead,
+      null,
+      N,
+      C,
+      V,
+    );
+    await fillZero(rt, acts.dres);
+    const last = acts.residual[this.keptLayers.length];
+    await rmsnormBackward(
+      rt,
+      acts.dres,
+      dw?.finalNorm ?? null,
+      acts.dln,
+      last,
+      this.weights.finalNorm,
+      acts.lnfRstd,
+      N,
+      C,
+    );
+    for (let k = this.keptLayers.length - 1; k >= 0; k--) await this.layerBackward(k);
+    if (dw !== null) await embeddingBackward(rt, dw.embed, acts.dres, acts.tokens!, N, C);
+    return loss;
+  }
+
+  /** Releases every buffer of this variant. */
+  dispose(): void {
+    this.actGroup.release();
+    this.loraGroup.release();
+    this.baseGroup.release();
+    this.rt.arena.release('act/rope/cos');
+    this.rt.arena.release('act/rope/sin');
+    this.rt.arena.release('act/tokens');
+    this.rt.arena.release('act/labels');
+    this.acts = null;
+    this.lora = null;
+  }
+}
