@@ -1,5 +1,5 @@
 // Configuration: documented defaults, PRUFED_CONFIG file <- environment <- overrides, clear errors.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -50,5 +50,14 @@ describe('loadServerConfig', () => {
       /fedavg needs every client at one depth/,
     );
     expect(() => loadServerConfig({}, root, { minClients: 5, maxClients: 2 })).toThrow(/maxClients/);
+  });
+});
+
+describe('README', () => {
+  it('documents exactly the settings the server reads', async () => {
+    const readme = await readFile(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const documented = /<!-- settings:start[^\n]*-->\n([\s\S]*?)\n<!-- settings:end -->/.exec(readme)?.[1];
+    expect(documented, 'README.md lacks the settings block').toBeDefined();
+    expect(documented?.trim()).toBe(settingsMarkdown().trim());
   });
 });
