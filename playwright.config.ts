@@ -1,8 +1,9 @@
 // Browser tests (e2e/) against the real PruFed server and Debian's Chromium with WebGPU on
 // SwiftShader. The webServer builds the web app, writes a tiny model into a temp dir and starts
-// the server on a fixed port. Screenshots of every test land in test-results/.
+// the server on a fixed port, configured for speed (few short local steps, short deadlines, rounds
+// that wait for the dashboard's Start). Screenshots of every test land in test-results/.
 import { defineConfig } from '@playwright/test';
-import { baseUrl, dataDir, modelDir, port } from './e2e/fixture';
+import { baseUrl, dashboardToken, dataDir, modelDir, port } from './e2e/fixture';
 
 export default defineConfig({
   testDir: 'e2e',
@@ -41,7 +42,14 @@ export default defineConfig({
       HOST: '127.0.0.1',
       PRUFED_DATA_DIR: dataDir,
       PRUFED_MODEL_DIR: modelDir,
-      PRUFED_DASHBOARD_TOKEN: 'e2e',
+      PRUFED_DASHBOARD_TOKEN: dashboardToken,
+      PRUFED_AUTO_START: 'false',
+      PRUFED_LOCAL_STEPS: '4',
+      PRUFED_BATCH_SIZE: '2',
+      PRUFED_SEQ_LEN: '96',
+      PRUFED_LORA_RANK: '4',
+      PRUFED_GATHER_MS: '300',
+      PRUFED_ROUND_TIMEOUT_MS: '20000',
     },
   },
 });

@@ -14,5 +14,8 @@ export const modelId = 'e2e-tiny';
 export const modelDir = path.join(rootDir, modelId);
 export const modelUrl = `/models/${modelId}/`;
 
+/** The researcher token of the e2e server. */
+export const dashboardToken = 'e2e';
+
 /** L = 4 layers, so tier c (depth L/2, top pruning) keeps layers 0 and 1. */
 export const tinyModel: TinyModelOptions = { layers: 4, hidden: 32, heads: 4, kvHeads: 2, seed: 7 };

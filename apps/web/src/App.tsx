@@ -1,38 +1,55 @@
-// The volunteer page: what PruFed is and what stays on the device, the capability card, and the
-// join flow (consent, hello, download of the assigned variant with progress in bytes, leave).
-import { useEffect, useRef, useState } from 'react';
+// The volunteer page: what PruFed is and what stays on the device, the capability card, the local
+// data card (public demo data or the volunteer's own JSONL, which never leaves the browser), the
+// join flow (hello, download with progress in bytes, leave at any time) and the live view of the
+// round loop (round, local step, loss chart, examples/s, bytes up and down, rounds contributed).
+// A joined tab that is reloaded joins again by itself and restores its checkpoint.
+import { type ChangeEvent, useEffect, useRef, useState } from 'react';
+import { idbCheckpointStore, idbOwnDataStore } from './checkpoint';
+import { type LocalData, parseOwnJsonl } from './local-data';
+import { RoundLoop, type VolunteerStats } from './round-loop';
 import { chooseTier, type TierChoice } from './tier';
 import { getTrainer } from './trainer-client';
+import { LineChart } from './ui/LineChart';
 import {
   connect,
+  fetchTokenizer,
+  forwardRoundEvents,
   helloReport,
   type JoinedAck,
   loadAssignedModel,
+  loadLocalData,
   sayHello,
+  socketChannel,
   type VolunteerSocket,
+  workerRoundTrainer,
 } from './volunteer';
 import type { Capabilities, DownloadProgress, LoadedModel } from './worker/api';
 
 type JoinState =
   | { step: 'idle' }
   | { step: 'joining'; ack?: JoinedAck; progress?: DownloadProgress }
-  | { step: 'joined'; ack: JoinedAck; model: LoadedModel }
+  | { step: 'joined'; ack: JoinedAck; model: LoadedModel; data: LocalData; resumed: boolean }
   | { step: 'failed'; message: string };
+
+/** Set while this tab is joined, so a reload joins again (sessionStorage: per tab, kept on reload). */
+const joinedKey = 'prufed-joined';
 
 const bytes = (n: number) => `${n.toLocaleString('en-US')} bytes`;
 
 function CapabilityCard({
   capabilities,
   choice,
+  ack,
 }: {
   capabilities: Capabilities | null;
   choice: TierChoice | null;
+  ack: JoinedAck | null;
 }) {
   if (capabilities === null || choice === null) return <p data-testid="gpu-status">Checking this device…</p>;
   const { gpu } = capabilities;
   return (
-    <section style={{ border: '1px solid #ccc', borderRadius: 8, padding: '0.5rem 1rem' }}>
-      <h2 style={{ fontSize: '1.1rem' }}>This device</h2>
+    <section className="card">
+      <h2>This device</h2>
       <p data-testid="gpu-status">
         {gpu === null
           ? `No WebGPU: ${capabilities.gpuUnavailableReason}`
@@ -47,6 +64,58 @@ function CapabilityCard({
       <p data-testid="tier">
         Tier {choice.tier} with the {choice.engine} engine ({choice.reason})
       </p>
+      {choice.engine === 'cpu' && (
+        <p data-testid="cpu-note">
+          Training runs on the CPU engine, which works without WebGPU but is slower; unless ?tier= says
+          otherwise, this device trains the smallest variant.
+        </p>
+      )}
+      {ack && (
+        <p data-testid="assignment">
+          The server assigned tier {ack.tier}: it trains layers {ack.keptLayers.join(', ')} of{' '}
+          {ack.manifest.numLayers} ({ack.tierReason})
+        </p>
+      )}
+    </section>
+  );
+}
+
+function DataCard({
+  data,
+  ownFile,
+  onFile,
+  onDemo,
+  locked,
+}: {
+  data: LocalData | null;
+  ownFile: { name: string; examples: number } | null;
+  onFile: (event: ChangeEvent<HTMLInputElement>) => void;
+  onDemo: () => void;
+  locked: boolean;
+}) {
+  return (
+    <section className="card">
+      <h2>Local data</h2>
+      <p data-testid="data-source">
+        {data
+          ? `Training on ${data.source}: ${data.examples.length.toLocaleString('en-US')} examples.`
+          : ownFile
+            ? `Will train on your file ${ownFile.name} (${ownFile.examples.toLocaleString('en-US')} examples); it stays in this browser.`
+            : 'Will train on the public WordNet demo data (define task, train split) unless you pick your own file.'}
+      </p>
+      {!locked && (
+        <p>
+          <label>
+            Your own JSONL of instruction/response pairs (one {'{"instruction", "response"}'} object per
+            line): <input type="file" accept=".jsonl,.json,.txt" onChange={onFile} data-testid="own-data" />
+          </label>
+          {ownFile && (
+            <button type="button" onClick={onDemo}>
+              Use the demo data instead
+            </button>
+          )}
+        </p>
+      )}
     </section>
   );
 }
@@ -60,7 +129,6 @@ function DownloadBar({ progress }: { progress: DownloadProgress }) {
         data-fetched-bytes={fetchedBytes}
         value={loadedBytes}
         max={totalBytes || 1}
-        style={{ width: '100%' }}
       />
       <br />
       Model weights: {bytes(loadedBytes)} of {bytes(totalBytes)} ({bytes(fetchedBytes)} downloaded, the rest
@@ -91,23 +159,86 @@ function JoinStatus({ state }: { state: JoinState }) {
             Joined as {state.ack.clientId}: tier {state.ack.tier}, {state.model.keptLayers.length} of{' '}
             {state.model.config.numHiddenLayers} layers loaded into the {state.model.engine} engine (they need{' '}
             {bytes(state.model.progress.totalBytes)} of the model's {bytes(state.model.fileBytes)}).
+            {state.resumed && ' Restored this tab’s checkpoint.'}
           </p>
           <DownloadBar progress={state.model.progress} />
         </>
       );
     case 'failed':
       return (
-        <p data-testid="join-status" role="alert" style={{ color: '#a00' }}>
+        <p data-testid="join-status" role="alert" className="alert">
           Could not join: {state.message}
         </p>
       );
   }
 }
 
+function LiveView({ stats, modelBytes }: { stats: VolunteerStats; modelBytes: number }) {
+  const phase = {
+    waiting: 'waiting for a round',
+    training: 'training',
+    uploading: 'sending the update',
+    left: 'left',
+  }[stats.phase];
+  return (
+    <section className="card">
+      <h2>Training</h2>
+      <dl className="stats">
+        <div>
+          <dt>Round</dt>
+          <dd
+            data-testid="round-status"
+            data-round={stats.round}
+            data-step={stats.step}
+            data-phase={stats.phase}
+          >
+            {stats.round === 0 ? '—' : `round ${stats.round}, step ${stats.step} of ${stats.localSteps}`} (
+            {phase})
+          </dd>
+        </div>
+        <div>
+          <dt>Rounds contributed</dt>
+          <dd data-testid="rounds-contributed">{stats.roundsContributed}</dd>
+        </div>
+        <div>
+          <dt>Examples per second</dt>
+          <dd data-testid="examples-per-second">
+            {stats.examplesPerSecond === null ? '—' : stats.examplesPerSecond.toFixed(1)}
+          </dd>
+        </div>
+        <div>
+          <dt>Downloaded (model + adapters)</dt>
+          <dd data-testid="bytes-down">{bytes(modelBytes + stats.bytesDown)}</dd>
+        </div>
+        <div>
+          <dt>Uploaded (adapter updates)</dt>
+          <dd data-testid="bytes-up">{bytes(stats.bytesUp)}</dd>
+        </div>
+      </dl>
+      <p data-testid="last-outcome">{stats.lastOutcome}</p>
+      <LineChart
+        title="Training loss per local step"
+        xLabel="step"
+        x={stats.losses.map((_, i) => i + 1)}
+        series={[{ label: 'loss', color: '#4a78c2', values: stats.losses.map((point) => point.loss) }]}
+        empty="No local steps yet: the chart fills in when this device trains a round."
+        testId="loss-chart"
+        width={860}
+        height={240}
+      />
+    </section>
+  );
+}
+
 export function App() {
   const [capabilities, setCapabilities] = useState<Capabilities | null>(null);
   const [join, setJoin] = useState<JoinState>({ step: 'idle' });
+  const [stats, setStats] = useState<VolunteerStats | null>(null);
+  const [ownFile, setOwnFile] = useState<{ name: string; examples: number } | null>(null);
+  const [dataError, setDataError] = useState<string | null>(null);
   const socket = useRef<VolunteerSocket | null>(null);
+  const running = useRef<Promise<string> | null>(null);
+  const autoJoined = useRef(false);
   const override = new URLSearchParams(window.location.search).get('tier');
   const choice = capabilities && chooseTier(capabilities, override);
 
@@ -115,16 +246,19 @@ export function App() {
     getTrainer()
       .probe()
       .then(setCapabilities, (error: unknown) => setJoin({ step: 'failed', message: String(error) }));
+    idbOwnDataStore()
+      .load()
+      .then(
+        (file) =>
+          file &&
+          setOwnFile({ name: file.name, examples: parseOwnJsonl(file.text, file.name).examples.length }),
+      )
+      .catch((error: Error) => setDataError(error.message));
   }, []);
-
-  const leave = () => {
-    socket.current?.disconnect();
-    socket.current = null;
-    setJoin({ step: 'idle' });
-  };
 
   const start = async () => {
     if (capabilities === null || choice === null) return;
+    sessionStorage.setItem(joinedKey, '1');
     const connection = connect();
     socket.current = connection;
     const stillJoining = () => socket.current === connection;
@@ -141,17 +275,81 @@ export function App() {
         if (stillJoining())
           setJoin((state) => (state.step === 'joining' ? { step: 'joining', ack, progress } : state));
       });
-      if (stillJoining()) setJoin({ step: 'joined', ack, model });
+      const [tokenizer, data] = await Promise.all([
+        fetchTokenizer(ack.manifest),
+        loadLocalData(idbOwnDataStore()),
+      ]);
+      const checkpoints = idbCheckpointStore();
+      const restored = await checkpoints.load();
+      if (!stillJoining()) return;
+      const loop = new RoundLoop(
+        {
+          channel: socketChannel(connection),
+          trainer: workerRoundTrainer(getTrainer()),
+          lora: ack.manifest.lora,
+          data,
+          tokenizer,
+          checkpoints,
+          onStats: setStats,
+        },
+        restored,
+      );
+      forwardRoundEvents(connection, loop);
+      setJoin({ step: 'joined', ack, model, data, resumed: restored !== undefined });
+      // A failed round loop ends the connection, so the server does not wait for this device.
+      running.current = loop.run().catch((error: Error) => {
+        if (stillJoining()) setJoin({ step: 'failed', message: `training stopped: ${error.message}` });
+        socket.current = null;
+        connection.disconnect();
+        return error.message;
+      });
     } catch (error) {
       if (stillJoining()) setJoin({ step: 'failed', message: (error as Error).message });
     }
   };
 
+  const leave = async () => {
+    sessionStorage.removeItem(joinedKey);
+    const connection = socket.current;
+    socket.current = null;
+    connection?.disconnect();
+    await running.current;
+    running.current = null;
+    await idbCheckpointStore().clear();
+    setStats(null);
+    setJoin({ step: 'idle' });
+  };
+
+  // A reloaded tab that had joined joins again (its consent was given before the reload).
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs once, when the probe has answered
+  useEffect(() => {
+    if (choice === null || autoJoined.current || sessionStorage.getItem(joinedKey) === null) return;
+    autoJoined.current = true;
+    void start();
+  }, [choice === null]);
+
+  const onFile = async (event: ChangeEvent<HTMLInputElement>) => {
+    const file = event.target.files?.[0];
+    if (!file) return;
+    try {
+      const text = await file.text();
+      const parsed = parseOwnJsonl(text, file.name);
+      await idbOwnDataStore().save({ name: file.name, text });
+      setOwnFile({ name: file.name, examples: parsed.examples.length });
+      setDataError(null);
+    } catch (error) {
+      setDataError((error as Error).message);
+    }
+  };
+
+  const chooseDemo = async () => {
+    await idbOwnDataStore().clear();
+    setOwnFile(null);
+  };
+
   const inFlow = join.step === 'joining' || join.step === 'joined';
   return (
-    <main
-      style={{ fontFamily: 'system-ui, sans-serif', maxWidth: 720, margin: '2rem auto', lineHeight: 1.5 }}
-    >
+    <main>
       <h1>PruFed</h1>
       <p>
         PruFed fine-tunes a language model together with volunteers' browsers. Each device trains small LoRA
@@ -160,9 +358,25 @@ export function App() {
       <p>
         <strong>Your raw data never leaves this device; only adapter updates do.</strong> Joining downloads
         the model layers this device trains (cached for the next visit) and uses its GPU, or its CPU, while
-        this page stays open.
+        this page stays open. You can leave at any time.
       </p>
-      <CapabilityCard capabilities={capabilities} choice={choice} />
+      <CapabilityCard
+        capabilities={capabilities}
+        choice={choice}
+        ack={join.step === 'joined' || join.step === 'joining' ? (join.ack ?? null) : null}
+      />
+      <DataCard
+        data={join.step === 'joined' ? join.data : null}
+        ownFile={ownFile}
+        onFile={onFile}
+        onDemo={chooseDemo}
+        locked={inFlow}
+      />
+      {dataError && (
+        <p role="alert" className="alert" data-testid="data-error">
+          {dataError}
+        </p>
+      )}
       <p>
         {inFlow ? (
           <button type="button" onClick={leave}>
@@ -175,6 +389,9 @@ export function App() {
         )}
       </p>
       <JoinStatus state={join} />
+      {stats && join.step === 'joined' && (
+        <LiveView stats={stats} modelBytes={join.model.progress.fetchedBytes} />
+      )}
     </main>
   );
 }

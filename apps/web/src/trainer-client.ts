@@ -1,5 +1,5 @@
 // The page's handle on the trainer worker: one worker per page, reached through comlink with the
-// typed TrainerApi. Helpers wrap callbacks in Comlink.proxy and transfer batch buffers.
+// typed TrainerApi. Helpers wrap callbacks in Comlink.proxy and transfer batch and adapter buffers.
 import type { Batch } from '@prufed/model';
 import * as Comlink from 'comlink';
 import type { DownloadProgress, TrainerApi } from './worker/api';
@@ -24,4 +24,10 @@ export function progressCallback(callback: (progress: DownloadProgress) => void)
 /** Marks the batch's buffers for transfer (the page gives them up), so they are moved, not copied. */
 export function transferBatch(batch: Batch): Batch {
   return Comlink.transfer(batch, [batch.inputIds.buffer, batch.labels.buffer]);
+}
+
+/** A copy of the bytes, marked for transfer (the caller keeps its own bytes). */
+export function transferCopy(bytes: Uint8Array): Uint8Array {
+  const copy = bytes.slice();
+  return Comlink.transfer(copy, [copy.buffer]);
 }

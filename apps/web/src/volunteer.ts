@@ -1,16 +1,22 @@
-// The volunteer's side of the join flow: connect to the coordinator, say hello with the device's
-// capabilities and preferred tier, then download the assigned variant into the trainer worker.
-// The round loop (round:start -> local steps -> update) builds on this.
+// The volunteer's side of the protocol: connect to the coordinator, say hello with the device's
+// capabilities and preferred tier, download the assigned variant into the trainer worker, fetch the
+// tokenizer and the local data, and wire the socket to the round loop (round-loop.ts).
 import {
+  type Bytes,
   type ClientToServerEvents,
   type HelloAck,
   type HelloReport,
+  type ModelManifest,
   protocolVersion,
   type ServerToClientEvents,
 } from '@prufed/fl';
+import { InputError, type InstructionTokenizer } from '@prufed/model';
 import { io, type Socket } from 'socket.io-client';
+import type { OwnDataStore } from './checkpoint';
+import { demoData, demoDataUrl, instructionTokenizer, type LocalData, parseOwnJsonl } from './local-data';
+import type { RoundChannel, RoundLoop, RoundTrainer } from './round-loop';
 import type { TierChoice } from './tier';
-import { progressCallback, type Trainer } from './trainer-client';
+import { progressCallback, type Trainer, transferBatch, transferCopy } from './trainer-client';
 import type { Capabilities, DownloadProgress, LoadedModel } from './worker/api';
 
 export type VolunteerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -61,5 +67,56 @@ export function loadAssignedModel(
   return trainer.loadModel(
     { baseUrl: ack.manifest.baseUrl, keptLayers: ack.keptLayers, engine: choice.engine },
     progressCallback(onProgress),
+  );
+}
+
+async function fetchOk(url: string, what: string): Promise<Response> {
+  const response = await fetch(url);
+  if (!response.ok) throw new InputError(`GET ${url} (${what}) failed with HTTP ${response.status}`);
+  return response;
+}
+
+/** The model's tokenizer, in the instruction format's terms. */
+export async function fetchTokenizer(manifest: ModelManifest): Promise<InstructionTokenizer> {
+  const url = new URL('tokenizer.json', new URL(manifest.baseUrl, window.location.href)).href;
+  return instructionTokenizer(await (await fetchOk(url, 'the model tokenizer')).json(), manifest.modelId);
+}
+
+/** The volunteer's own file when one is stored, else the public demo data. */
+export async function loadLocalData(ownData: OwnDataStore): Promise<LocalData> {
+  const own = await ownData.load();
+  if (own !== undefined) return parseOwnJsonl(own.text, own.name);
+  return demoData(await (await fetchOk(demoDataUrl, 'the public demo data')).text());
+}
+
+/** The trainer worker as the round loop uses it: batches and adapter bytes move, not copy. */
+export function workerRoundTrainer(trainer: Trainer): RoundTrainer {
+  return {
+    setAdapter: (bytes, lora) => trainer.setAdapter(transferCopy(bytes), lora),
+    trainStep: (batch, optimizer) => trainer.trainStep(transferBatch(batch), optimizer),
+    readAdapter: () => trainer.readAdapter(),
+  };
+}
+
+/** The loop's messages to the coordinator; the update's bytes go as a binary attachment. */
+export function socketChannel(socket: VolunteerSocket): RoundChannel {
+  return {
+    ready: () => socket.emit('ready'),
+    progress: (progress) => socket.emit('progress', progress),
+    update: (meta, adapter) => socket.timeout(60_000).emitWithAck('update', meta, adapter),
+  };
+}
+
+function asUint8(bytes: Bytes): Uint8Array {
+  return bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
+}
+
+/** Forwards the coordinator's round events, and the end of the connection, to the loop. */
+export function forwardRoundEvents(socket: VolunteerSocket, loop: RoundLoop): void {
+  socket.on('round:start', (info, adapter) => loop.push({ type: 'start', info, adapter: asUint8(adapter) }));
+  socket.on('round:cancel', (info) => loop.push({ type: 'cancel', info }));
+  socket.on('round:end', (info) => loop.push({ type: 'end', info }));
+  socket.on('disconnect', (reason) =>
+    loop.push({ type: 'stop', reason: `disconnected from the server (${reason})` }),
   );
 }

@@ -1,0 +1,80 @@
+import { FormatError, formatPrompt, IGNORE_INDEX, type InstructionTokenizer, Rng } from '@prufed/model';
+import { describe, expect, it } from 'vitest';
+import { demoData, parseOwnJsonl, stepBatch } from './local-data';
+
+describe('parseOwnJsonl', () => {
+  it('reads instruction/response pairs and task records, skipping blank lines', () => {
+    const text = [
+      '{"instruction": "Say hi.", "response": "hi"}',
+      '',
+      '{"instruction": "Define the word.", "input": "lively", "response": "full of life"}',
+      '{"id":"define:x","task":"define","lemma":"x","input":"x","output":"a letter","category":"noun.a"}',
+    ].join('\n');
+    const data = parseOwnJsonl(text, 'mine.jsonl');
+    expect(data.own).toBe(true);
+    expect(data.source).toMatch(/mine\.jsonl .*stays in this browser/);
+    expect(data.examples).toEqual([
+      { prompt: '### Instruction:\nSay hi.\n### Input:\n\n### Response:\n', response: 'hi' },
+      { prompt: formatPrompt('Define the word.', 'lively'), response: 'full of life' },
+      { prompt: formatPrompt('Define the word.', 'x'), response: 'a letter' },
+    ]);
+  });
+
+  it('names the line and the expected fields of a bad file', () => {
+    expect(() => parseOwnJsonl('{"instruction": "x"}', 'a.jsonl')).toThrow(
+      /a\.jsonl line 1 needs non-empty "instruction" and "response"/,
+    );
+    expect(() => parseOwnJsonl('{"instruction": "x", "response": "y"}\nnot json', 'a.jsonl')).toThrow(
+      FormatError,
+    );
+    expect(() => parseOwnJsonl('\n\n', 'empty.jsonl')).toThrow(/holds no examples/);
+  });
+});
+
+describe('demoData', () => {
+  it('turns the task records into prompts and reference responses', () => {
+    const line =
+      '{"id":"define:a","task":"define","lemma":"a","input":"a","output":"first","category":"noun.x"}';
+    expect(demoData(line).examples).toEqual([
+      { prompt: formatPrompt('Define the word.', 'a'), response: 'first' },
+    ]);
+  });
+});
+
+describe('stepBatch', () => {
+  const tokenizer: InstructionTokenizer = {
+    encode: (text) => [...text].map(() => 7),
+    eosId: 2,
+    padId: 0,
+    bosId: 1,
+  };
+  const data = {
+    source: 't',
+    own: true,
+    examples: [
+      { prompt: 'p', response: 'r' },
+      { prompt: 'pp', response: 'rrr' },
+    ],
+  };
+
+  it('draws batchSize seeded examples, masks prompts, pads and cuts to seqLen', () => {
+    const train = { localSteps: 1, batchSize: 3, learningRate: 0, seqLen: 5 };
+    const rng = new Rng(3);
+    const picks = [0, 1, 2].map(() => Math.floor(rng.uniform() * 2));
+    const batch = stepBatch(data, tokenizer, train, new Rng(3));
+    const rows = { 0: [1, 7, 7, 2], 1: [1, 7, 7, 7, 7] } as Record<number, number[]>;
+    const labels = {
+      0: [IGNORE_INDEX, IGNORE_INDEX, 7, 2],
+      1: [IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, 7, 7],
+    } as Record<number, number[]>;
+    const T = Math.max(...picks.map((pick) => rows[pick].length));
+    expect(batch.batchSize).toBe(3);
+    expect(batch.seqLen).toBe(T);
+    picks.forEach((pick, b) => {
+      const padded = [...rows[pick], ...Array(T - rows[pick].length).fill(0)];
+      const paddedLabels = [...labels[pick], ...Array(T - labels[pick].length).fill(IGNORE_INDEX)];
+      expect([...batch.inputIds.subarray(b * T, (b + 1) * T)]).toEqual(padded);
+      expect([...batch.labels.subarray(b * T, (b + 1) * T)]).toEqual(paddedLabels);
+    });
+  });
+});
