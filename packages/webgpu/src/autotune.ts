@@ -1,7 +1,7 @@
 // Picks the faster matmul kernel for this adapter by timing both on a representative shape, and
 // remembers the winner per adapter (adapter key: vendor|architecture|device|description). Software
 // adapters (SwiftShader) favour the register-blocked kernel, real GPUs the workgroup-tiled one.
-import { type MatmulVariant, matmul, matmulVariants } from './matmul';
+import { type MatmulLayout, type MatmulVariant, matmul, matmulVariants } from './matmul';
 import type { GpuRuntime } from './runtime';
 
 /** Where winners are remembered, e.g. a Map (default, per process) or a localStorage wrapper. */
@@ -37,17 +37,18 @@ export async function timeMatmul(
   variant: MatmulVariant,
   shape: { M: number; N: number; K: number },
   repetitions: number,
+  layout: MatmulLayout = {},
 ): Promise<number> {
   const { M, N, K } = shape;
   // Timing does not depend on the values: any small numbers do.
   const values = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
-  const a = rt.upload('autotune/a', values(M * K)); // (M, K)
-  const b = rt.upload('autotune/b', values(K * N)); // (K, N)
+  const a = rt.upload('autotune/a', values(M * K)); // (M, K) or (K, M)
+  const b = rt.upload('autotune/b', values(K * N)); // (K, N) or (N, K)
   const c = rt.arena.buffer('autotune/c', M * N * 4); // (M, N)
-  await matmul(rt, c, a, b, M, N, K, {}, variant);
+  await matmul(rt, c, a, b, M, N, K, layout, variant);
   await rt.finish();
   const start = performance.now();
-  for (let i = 0; i < repetitions; i++) await matmul(rt, c, a, b, M, N, K, {}, variant);
+  for (let i = 0; i < repetitions; i++) await matmul(rt, c, a, b, M, N, K, layout, variant);
   await rt.finish();
   return (performance.now() - start) / repetitions;
 }

@@ -99,17 +99,17 @@ for (const [name, IN, OUT] of projections) {
     buffer('dy', N * OUT),
     buffer('dinp', N * IN),
   ];
-  const [u, du, scratch] = [buffer('u', N * R), buffer('du', N * R), buffer('scratch', N * R)];
+  const [u, du] = [buffer('u', N * R), buffer('du', N * R)];
   const base = 2 * N * IN * OUT;
   const rank = 2 * N * R * (IN + OUT);
   await time(
     `lora linear forward ${name} (${IN}->${OUT})`,
-    () => loraLinearForward(rt, y, u, scratch, inp, weight, lora, N, IN, OUT),
+    () => loraLinearForward(rt, y, u, inp, weight, lora, N, IN, OUT),
     base + rank,
   );
   await time(
     `lora linear backward ${name}, frozen W`,
-    () => loraLinearBackward(rt, dinp, null, du, scratch, dy, u, inp, weight, lora, N, IN, OUT),
+    () => loraLinearBackward(rt, dinp, null, du, dy, u, inp, weight, lora, N, IN, OUT),
     base + 2 * rank,
   );
 }

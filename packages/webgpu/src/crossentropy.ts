@@ -96,7 +96,7 @@ export async function crossentropyForward(
   B: number,
   T: number,
   V: number,
-  variant: CrossentropyVariant = rt.matmulVariant === 'blocked' ? 'serial' : 'workgroup',
+  variant: CrossentropyVariant = rt.matmulVariant === 'tiled' ? 'workgroup' : 'serial',
 ): Promise<void> {
   const call = `crossentropyForward (B=${B}, T=${T}, V=${V})`;
   checkRows(call, B, T);

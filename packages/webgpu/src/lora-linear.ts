@@ -1,11 +1,11 @@
 // The fused LoRA linear on the GPU, y = x W^T + scale (x A^T) B^T with scale = alpha / r, and its
 // backward, with the argument order of the CPU twins loraLinearForward / loraLinearBackward in
-// @prufed/model. Built from the matmul programs plus lora_scale (kernels/lora-linear.wgsl); the
-// scale is applied to the rank-space (N, R) tensors, the smallest of the layer.
+// @prufed/model. Built from matmul programs; the scale alpha / r enters as the matmul's alpha on
+// the products out of rank space, so the layer needs no kernel of its own.
 // Dimension letters: N rows (B * T), IN and OUT the projection's sizes, R the LoRA rank.
 import { InputError } from '@prufed/model';
 import { matmul } from './matmul';
-import { assertCapacity, type Program } from './program';
+import { assertCapacity } from './program';
 import type { GpuRuntime } from './runtime';
 
 /** A LoRA pair on one projection: A (R, IN), B (OUT, R), with their gradients when trained. */
@@ -18,36 +18,8 @@ export interface GpuLoraLinearWeights {
   scale: number; // alpha / r
 }
 
-const workgroupSize = 64;
-/** WebGPU's guaranteed maxComputeWorkgroupsPerDimension. */
-const maxWorkgroups = 65535;
-
-const scaleProgram: Program = {
-  name: 'lora_scale',
-  source: new URL('./kernels/lora-linear.wgsl', import.meta.url),
-  entryPoint: 'lora_scale',
-  bindings: [
-    { name: 'inp', kind: 'read-only-storage' },
-    { name: 'out', kind: 'storage' },
-  ],
-  uniforms: [
-    { name: 'n', type: 'u32' },
-    { name: 'scale', type: 'f32' },
-  ],
-  constants: { WG: workgroupSize },
-  dispatch: ({ n }) => [Math.ceil(n / workgroupSize), 1, 1],
-};
-
-/** out (N, R) = scale * inp (N, R). */
-async function loraScale(
-  rt: GpuRuntime,
-  out: GPUBuffer,
-  inp: GPUBuffer,
-  n: number,
-  scale: number,
-): Promise<void> {
-  await rt.dispatch(scaleProgram, [inp, out], { n, scale });
-}
+/** WebGPU's guaranteed maxComputeWorkgroupsPerDimension, in the matmul's 8-row blocks. */
+const maxRows = 65535 * 8;
 
 /** Checks the rank and every buffer of a call; rankBuffers are the (N, R) ones LoRA needs. */
 function checkCall(
@@ -66,8 +38,7 @@ function checkCall(
   const R = lora.R;
   if (!Number.isInteger(R) || R < 1)
     throw new InputError(`${call}: the LoRA rank must be a positive integer, got ${R}`);
-  if (Math.ceil((N * R) / workgroupSize) > maxWorkgroups)
-    throw new InputError(`${call}: N * R must be at most ${maxWorkgroups * workgroupSize}; split the batch`);
+  if (N > maxRows) throw new InputError(`${call}: N must be at most ${maxRows}; split the batch`);
   const rankSizes: Record<string, { have: number; need: number }> = {};
   for (const [name, buffer] of Object.entries(rankBuffers)) {
     if (buffer === null) throw new InputError(`${call}: ${name} (N, R) is needed when the layer has LoRA`);
@@ -85,13 +56,12 @@ function checkCall(
 
 /**
  * out (N, OUT) = inp (N, IN) @ weight^T + scale * (inp @ A^T) @ B^T. loraU (N, R) keeps inp @ A^T
- * for the backward pass; scratch (N, R) is overwritten. lora null means a plain linear layer.
+ * for the backward pass. lora null means a plain linear layer.
  */
 export async function loraLinearForward(
   rt: GpuRuntime,
   out: GPUBuffer, // (N, OUT)
   loraU: GPUBuffer | null, // (N, R)
-  scratch: GPUBuffer | null, // (N, R)
   inp: GPUBuffer, // (N, IN)
   weight: GPUBuffer, // (OUT, IN)
   lora: GpuLoraLinearWeights | null,
@@ -102,7 +72,7 @@ export async function loraLinearForward(
   checkCall(
     `loraLinearForward (N=${N}, IN=${IN}, OUT=${OUT}, R=${lora?.R ?? 0})`,
     lora,
-    { loraU, scratch },
+    { loraU },
     {
       out: { have: out.size / 4, need: N * OUT },
       inp: { have: inp.size / 4, need: N * IN },
@@ -113,23 +83,21 @@ export async function loraLinearForward(
     OUT,
   );
   await matmul(rt, out, inp, weight, N, OUT, IN, { transB: true });
-  if (lora === null || loraU === null || scratch === null) return;
+  if (lora === null || loraU === null) return;
   const R = lora.R;
   await matmul(rt, loraU, inp, lora.A, N, R, IN, { transB: true });
-  await loraScale(rt, scratch, loraU, N * R, lora.scale);
-  await matmul(rt, out, scratch, lora.B, N, OUT, R, { transB: true, accumulate: true });
+  await matmul(rt, out, loraU, lora.B, N, OUT, R, { transB: true, accumulate: true, alpha: lora.scale });
 }
 
 /**
  * Backward of loraLinearForward (accumulates into dinp, dweight, lora.dA, lora.dB; null skips a
- * gradient). dloraU (N, R) receives d(inp @ A^T); scratch (N, R) is overwritten.
+ * gradient). dloraU (N, R) receives d(inp @ A^T).
  */
 export async function loraLinearBackward(
   rt: GpuRuntime,
   dinp: GPUBuffer | null, // (N, IN)
   dweight: GPUBuffer | null, // (OUT, IN)
   dloraU: GPUBuffer | null, // (N, R)
-  scratch: GPUBuffer | null, // (N, R)
   dout: GPUBuffer, // (N, OUT)
   loraU: GPUBuffer | null, // (N, R)
   inp: GPUBuffer, // (N, IN)
@@ -142,7 +110,7 @@ export async function loraLinearBackward(
   checkCall(
     `loraLinearBackward (N=${N}, IN=${IN}, OUT=${OUT}, R=${lora?.R ?? 0})`,
     lora,
-    { dloraU, scratch, loraU },
+    { dloraU, loraU },
     {
       dinp: { have: dinp === null ? N * IN : dinp.size / 4, need: N * IN },
       dweight: { have: dweight === null ? OUT * IN : dweight.size / 4, need: OUT * IN },
@@ -156,15 +124,12 @@ export async function loraLinearBackward(
   );
   if (dinp !== null) await matmul(rt, dinp, dout, weight, N, IN, OUT, { accumulate: true });
   if (dweight !== null) await matmul(rt, dweight, dout, inp, OUT, IN, N, { transA: true, accumulate: true });
-  if (lora === null || loraU === null || dloraU === null || scratch === null) return;
-  const R = lora.R;
-  if (lora.dB !== null) {
-    await loraScale(rt, scratch, loraU, N * R, lora.scale);
-    await matmul(rt, lora.dB, dout, scratch, OUT, R, N, { transA: true, accumulate: true });
-  }
+  if (lora === null || loraU === null || dloraU === null) return;
+  const { R, scale } = lora;
+  if (lora.dB !== null)
+    await matmul(rt, lora.dB, dout, loraU, OUT, R, N, { transA: true, accumulate: true, alpha: scale });
   if (lora.dA === null && dinp === null) return;
-  await matmul(rt, scratch, dout, lora.B, N, R, OUT);
-  await loraScale(rt, dloraU, scratch, N * R, lora.scale);
+  await matmul(rt, dloraU, dout, lora.B, N, R, OUT, { alpha: scale });
   if (lora.dA !== null) await matmul(rt, lora.dA, dloraU, inp, R, IN, N, { transA: true, accumulate: true });
   if (dinp !== null) await matmul(rt, dinp, dloraU, lora.A, N, IN, R, { accumulate: true });
 }

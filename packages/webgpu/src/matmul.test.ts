@@ -46,14 +46,15 @@ const layouts: [string, MatmulLayout][] = [
   ['C = A B', {}],
   ['C = A B^T', { transB: true }],
   ['C = A^T B', { transA: true }],
-  ['C += A B^T', { transB: true, accumulate: true }],
-  ['C += A^T B', { transA: true, accumulate: true }],
+  ['C += 0.5 A B^T', { transB: true, accumulate: true, alpha: 0.5 }],
+  ['C += -2 A^T B', { transA: true, accumulate: true, alpha: -2 }],
 ];
 
 /** Each kernel on shapes that are not multiples of its tile; vec4 needs aligned rows, and gets a K tail where it allows one. */
 const kernels = [
   { variant: 'blocked', vec4: false, shape: () => [70, 67, 37] },
   { variant: 'blocked', vec4: true, shape: (l: MatmulLayout) => [68, 60, l.transA && !l.transB ? 37 : 36] },
+  { variant: 'blocked8', vec4: true, shape: (l: MatmulLayout) => [68, 60, l.transA && !l.transB ? 37 : 36] },
   { variant: 'tiled', vec4: false, shape: () => [70, 67, 37] },
 ] as const;
 
@@ -70,7 +71,12 @@ describe.skipIf(rt === null)('matmul on WebGPU', () => {
         const expected = c0.slice();
         matmulReference(expected, a, b, M, N, K, layout);
         const c = rt!.upload('test/c', c0);
-        await rt!.dispatch(kernel, [rt!.upload('test/a', a), rt!.upload('test/b', b), c], { M, N, K });
+        await rt!.dispatch(kernel, [rt!.upload('test/a', a), rt!.upload('test/b', b), c], {
+          M,
+          N,
+          K,
+          alpha: layout.alpha ?? 1,
+        });
         assertClose(await rt!.read(c), expected, 1e-5, `${kernel.entryPoint} ${name}`);
       });
     }

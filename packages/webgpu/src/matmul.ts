@@ -4,9 +4,12 @@
 import { assertCapacity, type Program } from './program';
 import type { GpuRuntime } from './runtime';
 
-/** blocked: 4x4 per invocation in registers; tiled: K-slices staged in workgroup memory. */
-export type MatmulVariant = 'blocked' | 'tiled';
-export const matmulVariants: readonly MatmulVariant[] = ['blocked', 'tiled'];
+/**
+ * blocked: 4x4 per invocation in registers; blocked8: 8x8 per invocation in registers (vec4 shapes;
+ * others run blocked); tiled: K-slices staged in workgroup memory.
+ */
+export type MatmulVariant = 'blocked' | 'blocked8' | 'tiled';
+export const matmulVariants: readonly MatmulVariant[] = ['blocked', 'blocked8', 'tiled'];
 
 export interface MatmulLayout {
   /** A is stored as (K, M) and read transposed. */
@@ -15,21 +18,28 @@ export interface MatmulLayout {
   transB?: boolean;
   /** C += op(A) op(B) instead of C = op(A) op(B). */
   accumulate?: boolean;
+  /** Scales the product: C (+)= alpha op(A) op(B). A uniform, not part of the pipeline. Default 1. */
+  alpha?: number;
 }
 
 const source = new URL('./kernels/matmul.wgsl', import.meta.url);
-/** Invocations per workgroup side; each invocation computes a 4x4 block of C. */
-const workgroupSide: Record<MatmulVariant, number> = { blocked: 8, tiled: 16 };
+/** Invocations per workgroup side and the side of the block of C each invocation computes. */
+const workgroupSide: Record<MatmulVariant, number> = { blocked: 8, blocked8: 8, tiled: 16 };
+const blockSide: Record<MatmulVariant, number> = { blocked: 4, blocked8: 8, tiled: 4 };
 
 /** Whether every vec4 the blocked kernel would load is an aligned piece of one row (see the WGSL). */
 export function allowsVec4(M: number, N: number, K: number, layout: MatmulLayout): boolean {
   return (layout.transA ? M : K) % 4 === 0 && (layout.transB ? K : N) % 4 === 0;
 }
 
-/** vec4: use matmul_blocked_vec4 (blocked variant only; the shapes must pass allowsVec4). */
-export function matmulProgram(variant: MatmulVariant, layout: MatmulLayout = {}, vec4 = false): Program {
+/**
+ * vec4: the shapes pass allowsVec4, so blocked runs matmul_blocked_vec4; blocked8 needs it (without
+ * it the program is blocked's).
+ */
+export function matmulProgram(requested: MatmulVariant, layout: MatmulLayout = {}, vec4 = false): Program {
+  const variant = requested === 'blocked8' && !vec4 ? 'blocked' : requested;
   const side = workgroupSide[variant];
-  const tile = 4 * side;
+  const tile = blockSide[variant] * side;
   const entryPoint = variant === 'blocked' && vec4 ? 'matmul_blocked_vec4' : `matmul_${variant}`;
   return {
     name: entryPoint,
@@ -44,6 +54,7 @@ export function matmulProgram(variant: MatmulVariant, layout: MatmulLayout = {},
       { name: 'M', type: 'u32' },
       { name: 'N', type: 'u32' },
       { name: 'K', type: 'u32' },
+      { name: 'alpha', type: 'f32' },
     ],
     constants: {
       TRANS_A: layout.transA ?? false,
@@ -80,7 +91,8 @@ export async function matmul(
   variant: MatmulVariant = rt.matmulVariant,
 ): Promise<void> {
   checkShapes(M, N, K, { a: a.size / 4, b: b.size / 4, c: c.size / 4 });
-  await rt.dispatch(matmulProgram(variant, layout, allowsVec4(M, N, K, layout)), [a, b, c], { M, N, K });
+  const program = matmulProgram(variant, layout, allowsVec4(M, N, K, layout));
+  await rt.dispatch(program, [a, b, c], { M, N, K, alpha: layout.alpha ?? 1 });
 }
 
 /** The CPU twin: a plain triple loop accumulating in float64. */
@@ -102,6 +114,7 @@ export function matmulReference(
         const bv = layout.transB ? b[n * K + k] : b[k * N + n];
         sum += av * bv;
       }
+      sum *= layout.alpha ?? 1;
       c[m * N + n] = layout.accumulate ? c[m * N + n] + sum : sum;
     }
   }

@@ -18,11 +18,14 @@ describe('program descriptors', () => {
     expect(programKey(matmulProgram('blocked'))).toBe(plain);
   });
 
-  it('pack uniforms in struct order as little-endian u32, rounded to 16 bytes', () => {
+  it('pack uniforms in struct order as little-endian u32 and f32, rounded to 16 bytes', () => {
     const program = matmulProgram('tiled');
     const view = new DataView(new ArrayBuffer(256));
-    packUniforms(program, { M: 3, N: 0x01020304, K: 5 }, view);
-    expect([...new Uint8Array(view.buffer, 0, 12)]).toEqual([3, 0, 0, 0, 4, 3, 2, 1, 5, 0, 0, 0]);
+    packUniforms(program, { M: 3, N: 0x01020304, K: 5, alpha: 2 }, view);
+    // alpha 2 as f32 is 0x40000000.
+    expect([...new Uint8Array(view.buffer, 0, 16)]).toEqual([
+      3, 0, 0, 0, 4, 3, 2, 1, 5, 0, 0, 0, 0, 0, 0, 0x40,
+    ]);
     expect(uniformByteSize(program)).toBe(16);
     expect(() => packUniforms(program, { M: 1, N: 1 }, view)).toThrow(/uniform "K" was not given a value/);
   });

@@ -5,7 +5,7 @@ import { assertCapacity, type BindingKind, type Program } from './program';
 import type { GpuRuntime } from './runtime';
 
 const source = new URL('./kernels/rmsnorm.wgsl', import.meta.url);
-/** Invocations per workgroup: one workgroup per row, or one invocation per column for dweight. */
+/** Invocations per workgroup: one invocation per row, or per column for dweight. */
 const workgroupSize = 64;
 /** WebGPU's guaranteed maxComputeWorkgroupsPerDimension. */
 const maxWorkgroups = 65535;
@@ -24,8 +24,11 @@ function rmsnormProgram(entryPoint: RmsnormEntry, bindings: [string, BindingKind
       { name: 'eps', type: 'f32' },
     ],
     constants: { WG: workgroupSize },
-    dispatch: ({ N, C }) =>
-      entryPoint === 'rmsnorm_backward_weight' ? [Math.ceil(C / workgroupSize), 1, 1] : [N, 1, 1],
+    dispatch: ({ N, C }) => [
+      Math.ceil((entryPoint === 'rmsnorm_backward_weight' ? C : N) / workgroupSize),
+      1,
+      1,
+    ],
   };
 }
 
@@ -48,9 +51,9 @@ const backwardWeightProgram = rmsnormProgram('rmsnorm_backward_weight', [
 ]);
 
 function checkRows(call: string, N: number): void {
-  if (N > maxWorkgroups)
+  if (Math.ceil(N / workgroupSize) > maxWorkgroups)
     throw new InputError(
-      `${call}: at most ${maxWorkgroups} rows (B * T) per call, got ${N}; split the batch`,
+      `${call}: at most ${maxWorkgroups * workgroupSize} rows (B * T) per call, got ${N}; split the batch`,
     );
 }
 

@@ -15,6 +15,24 @@ export interface RuntimeCounters {
   submits: number;
 }
 
+/** Wall time of the profiled calls of one kernel, or of one kernel with given uniforms. */
+export interface KernelProfileRow {
+  kernel: string;
+  calls: number;
+  ms: number;
+}
+
+/** What profiling gathered: per kernel, and per kernel and uniform values (shapes). */
+export interface KernelProfile {
+  byKernel: KernelProfileRow[];
+  byCall: KernelProfileRow[];
+}
+
+function profileRequestedByEnv(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.PRUFED_GPU_PROFILE === '1';
+}
+
 export class GpuRuntime {
   readonly pipelines: PipelineCache;
   readonly arena: BufferArena;
@@ -25,13 +43,34 @@ export class GpuRuntime {
   private readonly uniformScratch = new DataView(new ArrayBuffer(256));
   private dispatches = 0;
   private submits = 0;
+  /** Per kernel name, and per kernel name with its uniforms: calls and milliseconds, while profiling. */
+  private readonly profiled: {
+    byKernel: Map<string, KernelProfileRow>;
+    byCall: Map<string, KernelProfileRow>;
+  } | null;
 
+  /**
+   * profile (or PRUFED_GPU_PROFILE=1): every dispatch is submitted alone and waited for, and its
+   * wall time is charged to its kernel's name; slower, for finding where a step spends its time.
+   */
   constructor(
     readonly ctx: GpuContext,
-    options: { dumpWgsl?: boolean } = {},
+    options: { dumpWgsl?: boolean; profile?: boolean } = {},
   ) {
     this.pipelines = new PipelineCache(ctx, options);
     this.arena = new BufferArena(ctx.device, ctx.device.label || 'prufed');
+    this.profiled =
+      (options.profile ?? profileRequestedByEnv()) ? { byKernel: new Map(), byCall: new Map() } : null;
+  }
+
+  /** The kernel times gathered since the last call, most expensive first; empty unless profiling. */
+  takeProfile(): KernelProfile {
+    const take = (rows: Map<string, KernelProfileRow> | undefined) => {
+      const sorted = [...(rows?.values() ?? [])].sort((a, b) => b.ms - a.ms);
+      rows?.clear();
+      return sorted;
+    };
+    return { byKernel: take(this.profiled?.byKernel), byCall: take(this.profiled?.byCall) };
   }
 
   get device(): GPUDevice {
@@ -53,6 +92,7 @@ export class GpuRuntime {
     buffers: readonly GPUBuffer[],
     uniforms: Readonly<Record<string, number>>,
   ): Promise<void> {
+    if (this.profiled !== null) await this.finish();
     if (buffers.length !== program.bindings.length) {
       throw new InputError(
         `kernel ${program.name} takes ${program.bindings.length} buffers (${program.bindings.map((b) => b.name).join(', ')}), got ${buffers.length}`,
@@ -74,6 +114,24 @@ export class GpuRuntime {
     const [x, y, z] = program.dispatch(uniforms);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatches++;
+    if (this.profiled !== null) await this.timeRecorded(program, uniforms);
+  }
+
+  /** Runs the one recorded dispatch and charges its wall time to its kernel. */
+  private async timeRecorded(program: Program, uniforms: Readonly<Record<string, number>>): Promise<void> {
+    const start = performance.now();
+    await this.finish();
+    const ms = performance.now() - start;
+    const shape = program.uniforms.map(({ name }) => `${name}=${uniforms[name]}`).join(' ');
+    for (const [rows, kernel] of [
+      [this.profiled!.byKernel, program.name],
+      [this.profiled!.byCall, `${program.name} ${shape}`],
+    ] as const) {
+      const row = rows.get(kernel) ?? { kernel, calls: 0, ms: 0 };
+      row.calls++;
+      row.ms += ms;
+      rows.set(kernel, row);
+    }
   }
 
   /** Writes data into the arena buffer called name (created or resized as needed). */

@@ -31,6 +31,8 @@ export interface WebGpuEngineOptions {
   autotune?: AutotuneOptions;
   /** Print the WGSL of every compiled pipeline. */
   dumpWgsl?: boolean;
+  /** Time every kernel (see GpuRuntime's profile option; also PRUFED_GPU_PROFILE=1). */
+  profile?: boolean;
   /** dispose() also destroys the device. Default: true when the engine acquired it from a GPU object. */
   ownsDevice?: boolean;
 }
@@ -220,7 +222,7 @@ export async function createWebGpuEngine(
 ): Promise<WebGpuEngine> {
   const label = options.label ?? 'prufed-engine';
   const ctx = isContext(source) ? source : await acquireDevice(source, { label });
-  const rt = new GpuRuntime(ctx, { dumpWgsl: options.dumpWgsl });
+  const rt = new GpuRuntime(ctx, { dumpWgsl: options.dumpWgsl, profile: options.profile });
   const autotune = await autotuneMatmul(rt, options.autotune);
   return new WebGpuEngine(rt, autotune, options.ownsDevice ?? !isContext(source));
 }

@@ -126,7 +126,6 @@ interface Activations {
   // scratch shared by all layers
   proj: GPUBuffer; // (N, C) output of o_proj / down_proj before the residual add
   rowdot: GPUBuffer; // (B, NH, T) attention backward
-  loraScratch: GPUBuffer | null; // (N, R)
   dres: GPUBuffer; // (N, C)
   dln: GPUBuffer; // (N, C)
   dq: GPUBuffer; // (B, T, NH, HS)
@@ -405,7 +404,6 @@ export class GpuModel {
       labels: null,
       proj: g.buffer('proj', N * C),
       rowdot: g.buffer('rowdot', B * NH * T),
-      loraScratch: R > 0 ? g.buffer('loraScratch', N * R) : null,
       dres: g.buffer('dres', N * C),
       dln: g.buffer('dln', N * C),
       dq: g.buffer('dq', N * NH * HS),
@@ -427,7 +425,7 @@ export class GpuModel {
     const lora = this.lora?.byLayer[k][module] ?? null;
     const loraU = acts.layers[k].loraU[module] ?? null;
     const W = this.weights.layers[k].proj[module];
-    await loraLinearForward(this.rt, out, loraU, acts.loraScratch, inp, W, lora, acts.B * acts.T, IN, OUT);
+    await loraLinearForward(this.rt, out, loraU, inp, W, lora, acts.B * acts.T, IN, OUT);
   }
 
   private async projectBackward(
@@ -448,7 +446,6 @@ export class GpuModel {
       dinp,
       dweight,
       acts.dloraU,
-      acts.loraScratch,
       dout,
       loraU,
       inp,
@@ -602,7 +599,7 @@ export class GpuModel {
     const { hiddenSize: C, vocabSize: V, rmsNormEps } = this.config;
     const last = acts.residual[this.keptLayers.length];
     await rmsnormForward(this.rt, acts.lnf, acts.lnfRstd, last, this.weights.finalNorm, N, C, rmsNormEps);
-    await loraLinearForward(this.rt, acts.logits, null, null, acts.lnf, this.weights.lmHead, null, N, C, V);
+    await loraLinearForward(this.rt, acts.logits, null, acts.lnf, this.weights.lmHead, null, N, C, V);
     return acts.logits;
   }
 
@@ -649,7 +646,6 @@ export class GpuModel {
       rt,
       acts.dln,
       dw?.lmHead ?? null,
-      null,
       null,
       dlogits,
       null,

@@ -1,7 +1,7 @@
 // Matrix multiplication C (M, N) = A (M, K) B (K, N), row-major f32, in the layouts the backward
 // passes need: TRANS_A reads A stored as (K, M) (C = A^T B, weight gradients), TRANS_B reads B
 // stored as (N, K) (C = A B^T, linear layers with PyTorch's (OUT, IN) weights). ACCUMULATE adds
-// into C, as every backward does. M, N, K are arbitrary (uniforms); each invocation computes a
+// into C, as every backward does; alpha (a uniform) scales the product. M, N, K are arbitrary (uniforms); each invocation computes a
 // 4x4 block of C, so a workgroup covers a (4 WG_Y, 4 WG_X) tile.
 // Entry points with the same bindings: matmul_blocked keeps everything in registers (best on
 // software adapters such as SwiftShader), matmul_blocked_vec4 is the same with vec4 loads for
@@ -18,6 +18,7 @@ struct Uniforms {
   M: u32,
   N: u32,
   K: u32,
+  alpha: f32,
 }
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
@@ -51,9 +52,9 @@ fn store_block(row0: u32, col0: u32, acc: array<vec4f, 4>) {
       if (m < u.M && n < u.N) {
         let index = m * u.N + n;
         if (ACCUMULATE) {
-          c[index] += acc[i][j];
+          c[index] += u.alpha * acc[i][j];
         } else {
-          c[index] = acc[i][j];
+          c[index] = u.alpha * acc[i][j];
         }
       }
     }
@@ -146,6 +147,144 @@ fn load_b4(k: u32, n: u32) -> f32 {
     i = n * u.K + k;
   }
   return b4[i / 4u][i % 4u];
+}
+
+// An 8x8 block of C per invocation, vec4 loads only (the shapes must pass allowsVec4): per 4-step
+// of k it loads 16 vec4s for 256 multiply-adds, twice matmul_blocked_vec4's ratio, which is what
+// counts on software adapters, where every load is a per-invocation gather. A's and B's blocks are
+// held as 4x4 matrices so that each row of C is two matrix-vector products per 4-step. Everything
+// is indexed with constants: software adapters keep a dynamically indexed local array in memory.
+@compute @workgroup_size(WG_X, WG_Y)
+fn matmul_blocked8(@builtin(global_invocation_id) gid: vec3u) {
+  let row0 = gid.y * 8u;
+  let col0 = gid.x * 8u;
+  if (row0 >= u.M || col0 >= u.N) {
+    return;
+  }
+  // Rows, columns and quads past the edge are clamped so every load stays in bounds; stores drop them.
+  let r_lo = min(vec4u(row0) + vec4u(0u, 1u, 2u, 3u), vec4u(u.M - 1u));
+  let r_hi = min(vec4u(row0) + vec4u(4u, 5u, 6u, 7u), vec4u(u.M - 1u));
+  let c_lo = min(vec4u(col0) + vec4u(0u, 1u, 2u, 3u), vec4u(u.N - 1u));
+  let c_hi = min(vec4u(col0) + vec4u(4u, 5u, 6u, 7u), vec4u(u.N - 1u));
+  let M4 = u.M / 4u;
+  let N4 = u.N / 4u;
+  let K4 = u.K / 4u;
+  let rq = vec2u(row0 / 4u, min(row0 / 4u + 1u, max(M4, 1u) - 1u)); // row quads, TRANS_A only
+  let cq = vec2u(col0 / 4u, min(col0 / 4u + 1u, max(N4, 1u) - 1u)); // column quads, without TRANS_B
+  // acc_i_lo: C[row0 + i, col0 .. col0 + 3]; acc_i_hi: C[row0 + i, col0 + 4 .. col0 + 7].
+  var acc_0_lo = vec4f(0.0);
+  var acc_0_hi = vec4f(0.0);
+  var acc_1_lo = vec4f(0.0);
+  var acc_1_hi = vec4f(0.0);
+  var acc_2_lo = vec4f(0.0);
+  var acc_2_hi = vec4f(0.0);
+  var acc_3_lo = vec4f(0.0);
+  var acc_3_hi = vec4f(0.0);
+  var acc_4_lo = vec4f(0.0);
+  var acc_4_hi = vec4f(0.0);
+  var acc_5_lo = vec4f(0.0);
+  var acc_5_hi = vec4f(0.0);
+  var acc_6_lo = vec4f(0.0);
+  var acc_6_hi = vec4f(0.0);
+  var acc_7_lo = vec4f(0.0);
+  var acc_7_hi = vec4f(0.0);
+  let k4 = u.K & ~3u;
+  for (var k = 0u; k < k4; k += 4u) {
+    // b_lo column kk: B[k + kk, col0 .. col0 + 3]; b_hi the same for col0 + 4 .. col0 + 7.
+    var b_lo: mat4x4f;
+    var b_hi: mat4x4f;
+    if (TRANS_B) {
+      let kq = k / 4u;
+      b_lo = transpose(mat4x4f(b4[c_lo.x * K4 + kq], b4[c_lo.y * K4 + kq], b4[c_lo.z * K4 + kq], b4[c_lo.w * K4 + kq]));
+      b_hi = transpose(mat4x4f(b4[c_hi.x * K4 + kq], b4[c_hi.y * K4 + kq], b4[c_hi.z * K4 + kq], b4[c_hi.w * K4 + kq]));
+    } else {
+      b_lo = mat4x4f(b4[k * N4 + cq.x], b4[(k + 1u) * N4 + cq.x], b4[(k + 2u) * N4 + cq.x], b4[(k + 3u) * N4 + cq.x]);
+      b_hi = mat4x4f(b4[k * N4 + cq.y], b4[(k + 1u) * N4 + cq.y], b4[(k + 2u) * N4 + cq.y], b4[(k + 3u) * N4 + cq.y]);
+    }
+    // a_lo column i: A[row0 + i, k .. k + 3]; a_hi the same for row0 + 4 + i.
+    var a_lo: mat4x4f;
+    var a_hi: mat4x4f;
+    if (TRANS_A) {
+      a_lo = transpose(mat4x4f(a4[k * M4 + rq.x], a4[(k + 1u) * M4 + rq.x], a4[(k + 2u) * M4 + rq.x], a4[(k + 3u) * M4 + rq.x]));
+      a_hi = transpose(mat4x4f(a4[k * M4 + rq.y], a4[(k + 1u) * M4 + rq.y], a4[(k + 2u) * M4 + rq.y], a4[(k + 3u) * M4 + rq.y]));
+    } else {
+      let kq = k / 4u;
+      a_lo = mat4x4f(a4[r_lo.x * K4 + kq], a4[r_lo.y * K4 + kq], a4[r_lo.z * K4 + kq], a4[r_lo.w * K4 + kq]);
+      a_hi = mat4x4f(a4[r_hi.x * K4 + kq], a4[r_hi.y * K4 + kq], a4[r_hi.z * K4 + kq], a4[r_hi.w * K4 + kq]);
+    }
+    acc_0_lo += b_lo * a_lo[0];
+    acc_0_hi += b_hi * a_lo[0];
+    acc_1_lo += b_lo * a_lo[1];
+    acc_1_hi += b_hi * a_lo[1];
+    acc_2_lo += b_lo * a_lo[2];
+    acc_2_hi += b_hi * a_lo[2];
+    acc_3_lo += b_lo * a_lo[3];
+    acc_3_hi += b_hi * a_lo[3];
+    acc_4_lo += b_lo * a_hi[0];
+    acc_4_hi += b_hi * a_hi[0];
+    acc_5_lo += b_lo * a_hi[1];
+    acc_5_hi += b_hi * a_hi[1];
+    acc_6_lo += b_lo * a_hi[2];
+    acc_6_hi += b_hi * a_hi[2];
+    acc_7_lo += b_lo * a_hi[3];
+    acc_7_hi += b_hi * a_hi[3];
+  }
+  for (var k = k4; k < u.K; k++) {
+    let b_lo = vec4f(load_b4(k, c_lo.x), load_b4(k, c_lo.y), load_b4(k, c_lo.z), load_b4(k, c_lo.w));
+    let b_hi = vec4f(load_b4(k, c_hi.x), load_b4(k, c_hi.y), load_b4(k, c_hi.z), load_b4(k, c_hi.w));
+    let a_lo = vec4f(load_a4(r_lo.x, k), load_a4(r_lo.y, k), load_a4(r_lo.z, k), load_a4(r_lo.w, k));
+    let a_hi = vec4f(load_a4(r_hi.x, k), load_a4(r_hi.y, k), load_a4(r_hi.z, k), load_a4(r_hi.w, k));
+    acc_0_lo += a_lo.x * b_lo;
+    acc_0_hi += a_lo.x * b_hi;
+    acc_1_lo += a_lo.y * b_lo;
+    acc_1_hi += a_lo.y * b_hi;
+    acc_2_lo += a_lo.z * b_lo;
+    acc_2_hi += a_lo.z * b_hi;
+    acc_3_lo += a_lo.w * b_lo;
+    acc_3_hi += a_lo.w * b_hi;
+    acc_4_lo += a_hi.x * b_lo;
+    acc_4_hi += a_hi.x * b_hi;
+    acc_5_lo += a_hi.y * b_lo;
+    acc_5_hi += a_hi.y * b_hi;
+    acc_6_lo += a_hi.z * b_lo;
+    acc_6_hi += a_hi.z * b_hi;
+    acc_7_lo += a_hi.w * b_lo;
+    acc_7_hi += a_hi.w * b_hi;
+  }
+  store_block4(row0 + 0u, col0, acc_0_lo);
+  store_block4(row0 + 0u, col0 + 4u, acc_0_hi);
+  store_block4(row0 + 1u, col0, acc_1_lo);
+  store_block4(row0 + 1u, col0 + 4u, acc_1_hi);
+  store_block4(row0 + 2u, col0, acc_2_lo);
+  store_block4(row0 + 2u, col0 + 4u, acc_2_hi);
+  store_block4(row0 + 3u, col0, acc_3_lo);
+  store_block4(row0 + 3u, col0 + 4u, acc_3_hi);
+  store_block4(row0 + 4u, col0, acc_4_lo);
+  store_block4(row0 + 4u, col0 + 4u, acc_4_hi);
+  store_block4(row0 + 5u, col0, acc_5_lo);
+  store_block4(row0 + 5u, col0 + 4u, acc_5_hi);
+  store_block4(row0 + 6u, col0, acc_6_lo);
+  store_block4(row0 + 6u, col0 + 4u, acc_6_hi);
+  store_block4(row0 + 7u, col0, acc_7_lo);
+  store_block4(row0 + 7u, col0 + 4u, acc_7_hi);
+}
+
+// Writes row piece C[m, col0 .. col0 + 3], skipping the parts outside C.
+fn store_block4(m: u32, col0: u32, value: vec4f) {
+  if (m >= u.M) {
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let n = col0 + j;
+    if (n < u.N) {
+      let index = m * u.N + n;
+      if (ACCUMULATE) {
+        c[index] += u.alpha * value[j];
+      } else {
+        c[index] = u.alpha * value[j];
+      }
+    }
+  }
 }
 
 const TILE_K = 16u;

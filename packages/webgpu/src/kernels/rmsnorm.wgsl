@@ -1,10 +1,10 @@
 // RMSNorm as in LLaMA over the last dimension C of N = B * T rows:
 // out = inp * rstd * weight with rstd = 1 / sqrt(mean(inp^2) + eps), and its backward, which
-// accumulates like the CPU twin (packages/model/src/cpu/rmsnorm.ts). One workgroup per row; the
-// row sums are tree reductions in workgroup memory. The weight gradient sums over rows, so it is a
-// separate entry point with one invocation per column (only needed when the norm weights train).
+// accumulates like the CPU twin (packages/model/src/cpu/rmsnorm.ts). One invocation per row. The
+// weight gradient sums over rows, so it is a separate entry point with one invocation per column
+// (only needed when the norm weights train).
 
-override WG: u32 = 64; // a power of two
+override WG: u32 = 64;
 
 struct Uniforms {
   N: u32,
@@ -24,50 +24,41 @@ struct Uniforms {
 @group(0) @binding(5) var<storage, read_write> dinp: array<f32>; // (N, C)
 @group(0) @binding(5) var<storage, read_write> dweight: array<f32>; // (C)
 
-var<workgroup> partial: array<f32, WG>;
-
-// Sum of value over the workgroup; every invocation gets it.
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let sum = partial[0];
-  workgroupBarrier();
-  return sum;
-}
-
+// Invocation n owns row n: the row sums run serially in registers, as in the CPU twin (workgroup
+// reductions with barriers cost software adapters far more than the 2 C loads per row).
 @compute @workgroup_size(WG)
-fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let x = wid.x * u.C;
+fn rmsnorm_forward(@builtin(global_invocation_id) gid: vec3u) {
+  let n = gid.x;
+  if (n >= u.N) {
+    return;
+  }
+  let x = n * u.C;
   var sum_sq = 0.0;
-  for (var c = lid; c < u.C; c += WG) {
+  for (var c = 0u; c < u.C; c++) {
     sum_sq += inp[x + c] * inp[x + c];
   }
-  let r = inverseSqrt(workgroup_sum(lid, sum_sq) / f32(u.C) + u.eps);
-  if (lid == 0u) {
-    rstd[wid.x] = r;
-  }
-  for (var c = lid; c < u.C; c += WG) {
+  let r = inverseSqrt(sum_sq / f32(u.C) + u.eps);
+  rstd[n] = r;
+  for (var c = 0u; c < u.C; c++) {
     out[x + c] = inp[x + c] * r * weight[c];
   }
 }
 
 // dinp += rstd * g - rstd^3 / C * inp * sum(g * inp), with g = dout * weight.
 @compute @workgroup_size(WG)
-fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let x = wid.x * u.C;
-  let r = rstd_saved[wid.x];
+fn rmsnorm_backward(@builtin(global_invocation_id) gid: vec3u) {
+  let n = gid.x;
+  if (n >= u.N) {
+    return;
+  }
+  let x = n * u.C;
+  let r = rstd_saved[n];
   var dot = 0.0;
-  for (var c = lid; c < u.C; c += WG) {
+  for (var c = 0u; c < u.C; c++) {
     dot += dout[x + c] * weight[c] * inp[x + c];
   }
-  let k = r * r * r * workgroup_sum(lid, dot) / f32(u.C);
-  for (var c = lid; c < u.C; c += WG) {
+  let k = r * r * r * dot / f32(u.C);
+  for (var c = 0u; c < u.C; c++) {
     dinp[x + c] += r * dout[x + c] * weight[c] - k * inp[x + c];
   }
 }
