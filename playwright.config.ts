@@ -1,7 +1,7 @@
 // Browser tests (e2e/) against the real PruFed server and Debian's Chromium with WebGPU on
 // SwiftShader. The webServer builds the web app, writes a tiny model into a temp dir and starts
 // the server on a fixed port, configured for speed (few short local steps, short deadlines, rounds
-// that wait for the dashboard's Start). Screenshots of every test land in test-results/.
+// that wait for the dashboard's Start, every client on its own shard of the define split). Screenshots of every test land in test-results/.
 import { defineConfig } from '@playwright/test';
 import { baseUrl, dashboardToken, dataDir, modelDir, port } from './e2e/fixture';
 
@@ -49,7 +49,8 @@ export default defineConfig({
       PRUFED_SEQ_LEN: '96',
       PRUFED_LORA_RANK: '4',
       PRUFED_GATHER_MS: '300',
-      PRUFED_ROUND_TIMEOUT_MS: '20000',
+      // Short, so that the test of a frozen volunteer sees a round end at its deadline.
+      PRUFED_ROUND_TIMEOUT_MS: '8000',
     },
   },
 });

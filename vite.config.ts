@@ -1,5 +1,6 @@
-// Builds the web app (apps/web: volunteer page and, later, the researcher dashboard) into dist/web,
-// which the server serves next to public/.
+// Builds the web app (apps/web) into dist/web, which the server serves next to public/: two pages,
+// the volunteer page (index.html) and the researcher dashboard (dashboard.html, served at /dashboard).
+import path from 'node:path';
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 
@@ -11,6 +12,12 @@ export default defineConfig({
     outDir: '../../dist/web',
     emptyOutDir: true,
     target: 'es2022',
+    rollupOptions: {
+      input: {
+        volunteer: path.resolve(import.meta.dirname, 'apps/web/index.html'),
+        dashboard: path.resolve(import.meta.dirname, 'apps/web/dashboard.html'),
+      },
+    },
   },
   worker: { format: 'es' },
 });

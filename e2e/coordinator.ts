@@ -48,10 +48,15 @@ export async function runWith(settings: RoundSettingsPatch): Promise<DashboardSt
 }
 
 /** A volunteer page at `tier` in a fresh context, joined; resolves once its model is loaded. */
-export async function joinVolunteer(browser: Browser, tier: 'a' | 'b' | 'c'): Promise<Page> {
+export async function joinVolunteer(
+  browser: Browser,
+  tier: 'a' | 'b' | 'c',
+  beforeJoin?: (page: Page) => Promise<void>,
+): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (error) => console.log(`volunteer page at tier ${tier}: ${error.message}`));
+  await beforeJoin?.(page);
   await page.goto(`/?tier=${tier}`);
   await page.getByRole('button', { name: 'Join training' }).click();
   await page
@@ -59,6 +64,29 @@ export async function joinVolunteer(browser: Browser, tier: 'a' | 'b' | 'c'): Pr
     .filter({ hasText: /^Joined as / })
     .waitFor();
   return page;
+}
+
+/**
+ * Routes the page's Socket.IO WebSocket through the test, which can later silence it: from then on
+ * nothing passes either way, yet the connection stays open (as with a frozen tab or a dead network
+ * path), so the server sees no disconnect until its ping timeout.
+ */
+export async function silenceableSocket(page: Page): Promise<{ silence(): void }> {
+  let silent = false;
+  await page.routeWebSocket(/\/socket\.io\//, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (!silent) server.send(message);
+    });
+    server.onMessage((message) => {
+      if (!silent) ws.send(message);
+    });
+  });
+  return {
+    silence: () => {
+      silent = true;
+    },
+  };
 }
 
 /** The page's round and local step, from the live view's data attributes. */

@@ -13,10 +13,11 @@ import { apiState } from './coordinator';
 import { baseUrl } from './fixture';
 
 test('the dashboard without a token, or with a wrong one, is refused', async ({ page }) => {
+  // The old hash address leads to the dashboard page.
   await page.goto('/#/dashboard');
+  await expect(page).toHaveURL(/\/dashboard$/);
   await expect(page.getByTestId('dashboard-refused')).toHaveText(/needs the researcher's token/);
   await page.goto('/#/dashboard?token=wrong');
-  await page.reload();
   await expect(page.getByTestId('dashboard-refused')).toHaveText(
     /refused this dashboard: dashboard token missing or wrong/,
   );

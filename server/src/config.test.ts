@@ -50,6 +50,25 @@ describe('loadServerConfig', () => {
       /fedavg needs every client at one depth/,
     );
     expect(() => loadServerConfig({}, root, { minClients: 5, maxClients: 2 })).toThrow(/maxClients/);
+    expect(() => loadServerConfig({ PRUFED_DATA_TASK: 'poetry' }, root)).toThrow(
+      /PRUFED_DATA_TASK must be one of define, category, hypernym, pos, antonym/,
+    );
+    expect(() => loadServerConfig({ PRUFED_DATA_PARTITION: 'random' }, root)).toThrow(
+      /one of dirichlet, iid/,
+    );
+  });
+
+  it('reads the data assignment and the resume grace', () => {
+    const env = { PRUFED_DATA_TASK: 'pos', PRUFED_DATA_SHARDS: '0', PRUFED_DATA_PARTITION: 'iid' };
+    const { config } = loadServerConfig({ ...env, PRUFED_RESUME_GRACE_MS: '0' }, root);
+    expect(config).toMatchObject({ dataTask: 'pos', dataShards: 0, dataPartition: 'iid', resumeGraceMs: 0 });
+    expect(loadServerConfig({}, root).config).toMatchObject({
+      dataTask: 'define',
+      dataShards: 10,
+      dataPartition: 'dirichlet',
+      dataAlpha: 0.5,
+      resumeGraceMs: 30_000,
+    });
   });
 });
 

@@ -11,6 +11,8 @@ import {
   loraModules,
   type PruningStrategy,
   pruningStrategies,
+  TASKS,
+  type TaskName,
 } from '@prufed/model';
 
 export const aggregationStrategies = ['heteagg', 'fedavg', 'fedadam'] as const;
@@ -56,6 +58,15 @@ export interface ServerConfig {
   maxNumSamples: number;
   seed: number;
   autoStart: boolean;
+  /** WordNet task whose train split (public/datasets/wordnet/<task>/train.jsonl) the volunteers train on. */
+  dataTask: TaskName;
+  /** Shards the split is partitioned into, handed to joining clients in turn (0: every client gets it whole). */
+  dataShards: number;
+  dataPartition: 'dirichlet' | 'iid';
+  dataAlpha: number;
+  dataSeed: number;
+  /** How long a client that lost its connection mid-round may take to resume it (0: fail it at once). */
+  resumeGraceMs: number;
 }
 
 type Parse<T> = (raw: unknown, where: string) => T;
@@ -334,6 +345,48 @@ export const settingsTable: { [K in keyof ServerConfig]: Setting<K> }[keyof Serv
     fallback: true,
     doc: 'start rounds without a dashboard start',
     parse: flag,
+  },
+  {
+    key: 'dataTask',
+    env: 'PRUFED_DATA_TASK',
+    fallback: 'define',
+    doc: `task the volunteers train on (its /datasets/wordnet/<task>/train.jsonl): ${TASKS.join(', ')}`,
+    parse: oneOf(TASKS),
+  },
+  {
+    key: 'dataShards',
+    env: 'PRUFED_DATA_SHARDS',
+    fallback: 10,
+    doc: 'shards of the train split, handed to joining clients in turn (0: each trains on the whole split)',
+    parse: numberIn(0, 100_000, true),
+  },
+  {
+    key: 'dataPartition',
+    env: 'PRUFED_DATA_PARTITION',
+    fallback: 'dirichlet',
+    doc: 'how the split is sharded: dirichlet (non-IID over lexicographer categories) or iid',
+    parse: oneOf(['dirichlet', 'iid'] as const),
+  },
+  {
+    key: 'dataAlpha',
+    env: 'PRUFED_DATA_ALPHA',
+    fallback: 0.5,
+    doc: 'Dirichlet concentration of the shards (small: few categories per client)',
+    parse: numberIn(Number.MIN_VALUE, 1e6, false),
+  },
+  {
+    key: 'dataSeed',
+    env: 'PRUFED_DATA_SEED',
+    fallback: 0,
+    doc: 'seed of the data partition',
+    parse: numberIn(0, 2 ** 31, true),
+  },
+  {
+    key: 'resumeGraceMs',
+    env: 'PRUFED_RESUME_GRACE_MS',
+    fallback: 30_000,
+    doc: 'time a client that lost its connection mid-round has to reconnect and resume it, never past the deadline (0: it fails at once)',
+    parse: numberIn(0, 24 * 3600 * 1000, true),
   },
 ];
 

@@ -4,11 +4,16 @@
 // strategy's aggregation, and at the last reply or the deadline aggregates if the quorum was met
 // (else retries the round), persists (with the strategy's server state), broadcasts round:end and
 // moves on. A rejected update is acked with its reason and the client may resend until the
-// deadline; one that only sent rejected updates is a failure of the round. The /dashboard namespace
-// (token in the handshake) gets state snapshots and activity and may send control commands.
+// deadline; one that only sent rejected updates is a failure of the round. A client whose connection
+// drops mid-round (not a deliberate disconnect) is 'disconnected', not failed: within the resume grace
+// (and the deadline) it may say hello again on a new connection with its resume token and finish the
+// round there; only a client that never comes back fails. Each hello ack also assigns the client a
+// shard of the public train split. The /dashboard namespace (token in the handshake) gets a state
+// snapshot on every join, leave, ready, control and round transition, activity in between, and may
+// send control commands.
 // Everything that arrives from a socket is untyped until a guard from @prufed/fl has parsed it,
 // and no handler lets an exception escape: a malformed message never takes the server down.
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import {
   acceptUpdate,
   type ClientInfo,
@@ -21,9 +26,13 @@ import {
   type DashboardClientToServerEvents,
   type DashboardServerToClientEvents,
   type DashboardState,
+  type DataAssignment,
+  type DataShard,
+  type DeviceSummary,
   dashboardNamespace,
   fedAvg,
   type HelloAck,
+  type HelloReport,
   heteAgg,
   type InterServerEvents,
   type ModelManifest,
@@ -36,18 +45,20 @@ import {
   type RejectionCode,
   type RoundAggregation,
   type RoundSettings,
+  type RoundStartInfo,
   type ServerState,
   type ServerToClientEvents,
   type SocketData,
   type StreamingStrategy,
   type Tier,
+  type TierRoundMetrics,
   type UpdateAck,
   withFedAdam,
 } from '@prufed/fl';
 import { adapterToPeft, ConfigError, InputError, type LoraAdapter, Rng } from '@prufed/model';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { AggregationStrategyName } from './config';
-import type { Store, TierMetrics } from './store';
+import type { Store } from './store';
 import { assignTier, sliceAdapter, type TierPlan } from './tiers';
 
 export type VolunteerServer = Server<
@@ -78,16 +89,44 @@ export interface CoordinatorOptions {
   seed: number;
   autoStart: boolean;
   dashboardToken: string;
+  data: DataPlan;
+  /** How long a client whose connection dropped mid-round may take to resume (0: it fails at once). */
+  resumeGraceMs: number;
   log: (line: string) => void;
+}
+
+/** The public train split the clients train on and how it is sharded among them. */
+export interface DataPlan {
+  task: string;
+  /** URL of the split's task JSONL. */
+  url: string;
+  /** 0: every client trains on the whole split. */
+  shards: number;
+  scheme: DataShard['scheme'];
+  alpha: number;
+  seed: number;
 }
 
 interface Volunteer {
   info: ClientInfo;
-  socket: VolunteerSocket;
+  /** null while disconnected mid-round, waiting for the client to resume on a new connection. */
+  socket: VolunteerSocket | null;
   engine: 'webgpu' | 'cpu';
+  device: DeviceSummary;
+  data: DataAssignment;
+  /** Why the server gave this tier (the preferred one or the nearest enabled shallower one). */
+  tierReason: string;
+  resumeToken: string;
   ready: boolean;
   lastLoss: number | null;
+  /** Why the connection dropped and the timer that fails the client if it does not resume. */
+  disconnected: { reason: string; timer: NodeJS.Timeout } | null;
+  /** Resumed on a new connection: its round:start goes out again when it says ready. */
+  owesRoundStart: boolean;
 }
+
+/** Socket.IO's disconnect reason when the client itself closed the connection (Leave, process exit). */
+const deliberateDisconnect = 'client namespace disconnect';
 
 interface TierSum {
   clients: number;
@@ -106,6 +145,10 @@ interface OpenRound {
   rejected: Map<string, string>;
   aggregation: RoundAggregation;
   tierSums: Map<Tier, TierSum>;
+  /** Epoch milliseconds. */
+  deadline: number;
+  /** What each client was sent at round:start, to send again to a client that resumed. */
+  starts: Map<string, { info: RoundStartInfo; bytes: Uint8Array }>;
   timer: NodeJS.Timeout;
 }
 
@@ -168,6 +211,8 @@ export class Coordinator {
   private gatherTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
   private stopped = false;
+  private joins = 0;
+  private stateQueued = false;
   readonly counters: CoordinatorCounters = {
     rejected: {},
     retriedRounds: 0,
@@ -216,6 +261,9 @@ export class Coordinator {
   /** Stops every timer; the open round is dropped unpersisted, as if the process were killed. */
   stop(): void {
     this.stopped = true;
+    for (const volunteer of this.volunteers.values()) {
+      if (volunteer.disconnected) clearTimeout(volunteer.disconnected.timer);
+    }
     if (this.open) clearTimeout(this.open.timer);
     if (this.gatherTimer) clearTimeout(this.gatherTimer);
     this.open = null;
@@ -267,23 +315,108 @@ export class Coordinator {
       });
       return;
     }
-    const { tier, reason } = assignTier(parsed.value, this.options.tierPlan);
-    const keptLayers = this.options.tierPlan.layers[tier]!;
-    const info: ClientInfo = { id: randomUUID(), tier, keptLayers };
-    const volunteer: Volunteer = { info, socket, engine: parsed.value.engine, ready: false, lastLoss: null };
-    socket.data = { clientId: info.id, tier, keptLayers };
-    this.volunteers.set(info.id, volunteer);
-    this.options.store.recordClientJoin({ ...info, engine: volunteer.engine });
+    const resumed = this.resume(socket, parsed.value);
+    const volunteer = resumed ?? this.join(socket, parsed.value);
+    socket.data = {
+      clientId: volunteer.info.id,
+      tier: volunteer.info.tier,
+      keptLayers: volunteer.info.keptLayers,
+    };
     reply({
       ok: true,
-      clientId: info.id,
-      tier,
-      keptLayers,
-      tierReason: reason,
+      clientId: volunteer.info.id,
+      tier: volunteer.info.tier,
+      keptLayers: volunteer.info.keptLayers,
+      tierReason: volunteer.tierReason,
       manifest: this.options.manifest,
       train: this.settings.train,
+      data: volunteer.data,
+      resumeToken: volunteer.resumeToken,
+      resumedRound: resumed ? this.open!.round : null,
     });
-    this.activity({ type: 'client:join', client: this.summary(volunteer) });
+    if (resumed) {
+      this.log(`prufed: client ${volunteer.info.id} resumed round ${this.open!.round} on a new connection`);
+      this.activity({ type: 'client:resumed', clientId: volunteer.info.id, round: this.open!.round });
+    } else {
+      this.activity({ type: 'client:join', client: this.summary(volunteer) });
+    }
+    this.broadcastState();
+  }
+
+  /** A new client: its tier, layers, data shard and resume token. */
+  private join(socket: VolunteerSocket, report: HelloReport): Volunteer {
+    const { tier, reason } = assignTier(report, this.options.tierPlan);
+    const info: ClientInfo = { id: randomUUID(), tier, keptLayers: this.options.tierPlan.layers[tier]! };
+    const volunteer: Volunteer = {
+      info,
+      socket,
+      engine: report.engine,
+      device: {
+        gpu:
+          report.gpu === null
+            ? null
+            : [report.gpu.vendor, report.gpu.architecture, report.gpu.description]
+                .filter(Boolean)
+                .join(' ') || 'unnamed WebGPU adapter',
+        deviceMemoryGb: report.deviceMemoryGb,
+        tierReason: report.tierReason,
+      },
+      data: this.dataAssignment(this.joins++),
+      tierReason: reason,
+      resumeToken: randomBytes(24).toString('base64url'),
+      ready: false,
+      lastLoss: null,
+      disconnected: null,
+      owesRoundStart: false,
+    };
+    this.volunteers.set(info.id, volunteer);
+    this.options.store.recordClientJoin({ ...info, engine: volunteer.engine });
+    return volunteer;
+  }
+
+  private dataAssignment(join: number): DataAssignment {
+    const { task, url, shards, scheme, alpha, seed } = this.options.data;
+    return {
+      task,
+      url,
+      shard:
+        shards === 0
+          ? null
+          : {
+              index: join % shards,
+              count: shards,
+              scheme,
+              alpha: scheme === 'dirichlet' ? alpha : null,
+              seed,
+            },
+    };
+  }
+
+  /**
+   * The disconnected client a hello's resume claim names, re-bound to this connection, when the claim
+   * holds: the right token, the open round, assigned to the client and not yet delivered. Otherwise
+   * undefined, and the hello joins a new client (the claimed slot stays as it was).
+   */
+  private resume(socket: VolunteerSocket, report: HelloReport): Volunteer | undefined {
+    const claim = report.resume;
+    if (!claim) return undefined;
+    const volunteer = this.volunteers.get(claim.clientId);
+    if (
+      !volunteer?.disconnected ||
+      !tokenMatches(claim.token, volunteer.resumeToken) ||
+      claim.round !== this.open?.round ||
+      !this.pendingIn(volunteer.info.id)
+    ) {
+      this.log(
+        `prufed: a hello claimed round ${claim.round} of client ${claim.clientId} but cannot resume it; joining it as a new client`,
+      );
+      return undefined;
+    }
+    clearTimeout(volunteer.disconnected.timer);
+    volunteer.disconnected = null;
+    volunteer.socket = socket;
+    volunteer.owesRoundStart = true;
+    return volunteer;
   }
 
   private volunteerOf(socket: VolunteerSocket): Volunteer | undefined {
@@ -292,8 +425,18 @@ export class Coordinator {
 
   private ready(socket: VolunteerSocket): void {
     const volunteer = this.volunteerOf(socket);
-    if (!volunteer || this.pendingIn(volunteer.info.id)) return;
+    if (!volunteer) return;
+    if (this.pendingIn(volunteer.info.id)) {
+      if (volunteer.owesRoundStart) {
+        volunteer.owesRoundStart = false;
+        const start = this.open!.starts.get(volunteer.info.id)!;
+        socket.emit('round:start', start.info, start.bytes);
+      }
+      return;
+    }
+    if (volunteer.ready) return;
     volunteer.ready = true;
+    this.broadcastState();
     this.scheduleRound();
   }
 
@@ -324,7 +467,9 @@ export class Coordinator {
   private update(socket: VolunteerSocket, metaInput: unknown, bytesInput: unknown, ack: unknown): void {
     const reply = this.receiveUpdate(socket, metaInput, bytesInput);
     replyWith<UpdateAck>(ack)(reply);
-    if (reply.accepted) this.finishIfComplete();
+    if (!reply.accepted) return;
+    this.broadcastState();
+    this.finishIfComplete();
   }
 
   /** Validates an update and adds it to the open round's aggregation, or says why not. */
@@ -335,6 +480,7 @@ export class Coordinator {
       if (this.pendingIn(clientId)) this.open!.rejected.set(clientId, `${code}: ${reason}`);
       this.log(`prufed: rejected an update from ${clientId}: ${code}: ${reason}`);
       this.activity({ type: 'update:rejected', clientId, round, code, reason });
+      this.broadcastState();
       return { accepted: false, code, reason };
     };
     const meta = parseUpdateMeta(metaInput);
@@ -393,14 +539,52 @@ export class Coordinator {
     return { accepted: true };
   }
 
+  /**
+   * A connection closed. A client training in the open round whose connection dropped (rather than
+   * being closed by the client) waits, disconnected, for a resume until the grace or the deadline ends.
+   */
   private leave(socket: VolunteerSocket, reason: string): void {
     const volunteer = this.volunteerOf(socket);
-    if (!volunteer) return;
+    // A re-bound client's old connection closing later says nothing about the client.
+    if (!volunteer || volunteer.socket !== socket) return;
+    const open = this.open;
+    const graceMs = open ? Math.min(this.options.resumeGraceMs, Math.max(0, open.deadline - Date.now())) : 0;
+    if (open && this.pendingIn(volunteer.info.id) && reason !== deliberateDisconnect && graceMs > 0) {
+      volunteer.socket = null;
+      volunteer.ready = false;
+      volunteer.owesRoundStart = false;
+      volunteer.disconnected = {
+        reason,
+        timer: setTimeout(
+          () =>
+            this.guarded('resume grace', () =>
+              this.drop(volunteer, `${reason}; did not resume within ${graceMs} ms`),
+            ),
+          graceMs,
+        ),
+      };
+      this.activity({
+        type: 'client:disconnected',
+        clientId: volunteer.info.id,
+        reason,
+        round: open.round,
+        resumeUntil: Date.now() + graceMs,
+      });
+      this.broadcastState();
+      return;
+    }
+    this.drop(volunteer, reason);
+  }
+
+  /** The client is gone: it fails the open round if it still owed an update. */
+  private drop(volunteer: Volunteer, reason: string): void {
     const { id } = volunteer.info;
+    if (volunteer.disconnected) clearTimeout(volunteer.disconnected.timer);
     this.volunteers.delete(id);
     this.options.store.recordClientLeave(id);
     if (this.pendingIn(id)) this.fail(id, `disconnected (${reason})`);
     this.activity({ type: 'client:leave', clientId: id, reason });
+    this.broadcastState();
     this.finishIfComplete();
   }
 
@@ -456,6 +640,7 @@ export class Coordinator {
     const deadline = Date.now() + this.settings.roundTimeoutMs;
     const slices = new Map<string, Uint8Array>();
     const assigned = new Map<string, ClientInfo>();
+    const starts = new Map<string, { info: RoundStartInfo; bytes: Uint8Array }>();
     for (const { client, train, seed } of plan.assignments) {
       const volunteer = this.volunteers.get(client.id)!;
       volunteer.ready = false;
@@ -466,11 +651,9 @@ export class Coordinator {
         bytes = adapterToPeft(sliceAdapter(this.global, client.keptLayers)).safetensors;
         slices.set(key, bytes);
       }
-      volunteer.socket.emit(
-        'round:start',
-        { round, train, seed, keptLayers: client.keptLayers, deadline },
-        bytes,
-      );
+      const info: RoundStartInfo = { round, train, seed, keptLayers: client.keptLayers, deadline };
+      starts.set(client.id, { info, bytes });
+      volunteer.socket?.emit('round:start', info, bytes);
     }
     this.open = {
       round,
@@ -480,6 +663,8 @@ export class Coordinator {
       rejected: new Map(),
       aggregation: this.strategy.openRound(round, this.global),
       tierSums: new Map(),
+      deadline,
+      starts,
       timer: setTimeout(
         () => this.guarded('round deadline', () => this.finishRound()),
         this.settings.roundTimeoutMs,
@@ -498,12 +683,18 @@ export class Coordinator {
     for (const clientId of open.assigned.keys()) {
       if (!this.pendingIn(clientId)) continue;
       const rejection = open.rejected.get(clientId);
+      const disconnected = this.volunteers.get(clientId)?.disconnected;
       this.fail(
         clientId,
-        rejection ? `sent only rejected updates (last: ${rejection})` : 'missed the deadline',
+        rejection
+          ? `sent only rejected updates (last: ${rejection})`
+          : disconnected
+            ? `disconnected (${disconnected.reason}) and did not resume before the deadline`
+            : 'missed the deadline',
       );
     }
     this.open = null;
+    this.dropDisconnected(open, 'its round ended before it resumed');
     const started = performance.now();
     const output = open.aggregation.finish();
     let aggregated = false;
@@ -549,7 +740,7 @@ export class Coordinator {
     }
     this.counters.finishMs += performance.now() - started;
     for (const clientId of open.assigned.keys()) {
-      this.volunteers.get(clientId)?.socket.emit('round:end', {
+      this.volunteers.get(clientId)?.socket?.emit('round:end', {
         round: open.round,
         included: aggregated && open.submitted.has(clientId),
         aggregated,
@@ -559,6 +750,14 @@ export class Coordinator {
     if (this.lastRound >= this.settings.totalRounds) this.status = 'finished';
     this.broadcastState();
     this.scheduleRound();
+  }
+
+  /** Clients of a closed round still waiting to resume it are gone: nothing is left to resume. */
+  private dropDisconnected(open: OpenRound, reason: string): void {
+    for (const clientId of open.assigned.keys()) {
+      const volunteer = this.volunteers.get(clientId);
+      if (volunteer?.disconnected) this.drop(volunteer, `${volunteer.disconnected.reason}; ${reason}`);
+    }
   }
 
   /** finish() advanced the strategy's server state past the last stored round: go back to that round's. */
@@ -579,8 +778,9 @@ export class Coordinator {
     if (!open) return;
     clearTimeout(open.timer);
     this.open = null;
+    this.dropDisconnected(open, 'its round was cancelled before it resumed');
     for (const clientId of open.assigned.keys()) {
-      this.volunteers.get(clientId)?.socket.emit('round:cancel', { round: open.round, reason });
+      this.volunteers.get(clientId)?.socket?.emit('round:cancel', { round: open.round, reason });
     }
     this.activity({ type: 'round:end', round: open.round, metrics: null });
   }
@@ -649,7 +849,15 @@ export class Coordinator {
       tier,
       keptLayers,
       engine: volunteer.engine,
-      activity: this.pendingIn(id) ? 'training' : volunteer.ready ? 'ready' : 'busy',
+      device: volunteer.device,
+      dataShard: volunteer.data.shard?.index ?? null,
+      activity: volunteer.disconnected
+        ? 'disconnected'
+        : this.pendingIn(id)
+          ? 'training'
+          : volunteer.ready
+            ? 'ready'
+            : 'busy',
       lastLoss: volunteer.lastLoss,
     };
   }
@@ -662,11 +870,22 @@ export class Coordinator {
       settings: this.settings,
       clients: [...this.volunteers.values()].map((volunteer) => this.summary(volunteer)),
       rounds: this.options.store.roundMetrics(),
+      modelId: this.options.manifest.modelId,
+      tiers: this.options.tierPlan.layers,
+      tierMetrics: this.options.store.tierMetrics(),
+      rejected: { ...this.counters.rejected },
+      retriedRounds: this.counters.retriedRounds,
     };
   }
 
+  /** Sends the dashboards a snapshot once the current burst of changes is over (one per tick). */
   private broadcastState(): void {
-    this.dashboard.emit('state', this.snapshot());
+    if (this.stateQueued) return;
+    this.stateQueued = true;
+    setImmediate(() => {
+      this.stateQueued = false;
+      if (!this.stopped) this.guarded('state broadcast', () => this.dashboard.emit('state', this.snapshot()));
+    });
   }
 
   private activity(activity: DashboardActivity): void {
@@ -674,7 +893,7 @@ export class Coordinator {
   }
 }
 
-function tierMetrics(sums: Map<Tier, TierSum>): TierMetrics[] {
+function tierMetrics(sums: Map<Tier, TierSum>): Omit<TierRoundMetrics, 'round'>[] {
   return [...sums].map(([tier, sum]) => ({
     tier,
     clients: sum.clients,

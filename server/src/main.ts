@@ -16,7 +16,7 @@ try {
   const server = await startServer(config);
   const publicUrl = server.url.replace('127.0.0.1', 'localhost');
   console.log(`PruFed is serving ${publicUrl}/`);
-  console.log(`Dashboard: ${publicUrl}/#/dashboard?token=${server.token}`);
+  console.log(`Dashboard: ${publicUrl}/dashboard?token=${server.token}`);
   if (tokenGenerated)
     console.log('(a random dashboard token; set PRUFED_DASHBOARD_TOKEN to keep one across restarts)');
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -6,6 +6,7 @@ import {
   type HelloAck,
   type HelloReport,
   protocolVersion,
+  type ResumeRequest,
   type RoundCancelInfo,
   type RoundEndInfo,
   type RoundStartInfo,
@@ -68,6 +69,7 @@ export class ProtocolClient {
   readonly ends = new EventQueue<RoundEndInfo>();
   readonly cancels = new EventQueue<RoundCancelInfo>();
   clientId = '';
+  resumeToken = '';
 
   private constructor(readonly socket: VolunteerClientSocket) {
     socket.on('round:start', (info, bytes) =>
@@ -90,11 +92,18 @@ export class ProtocolClient {
     return new ProtocolClient(socket);
   }
 
-  async hello(tier: Tier): Promise<HelloAck & { ok: true }> {
-    const ack = await this.socket.timeout(10_000).emitWithAck('hello', helloReport(tier));
+  async hello(tier: Tier, resume?: ResumeRequest): Promise<HelloAck & { ok: true }> {
+    const report = resume ? { ...helloReport(tier), resume } : helloReport(tier);
+    const ack = await this.socket.timeout(10_000).emitWithAck('hello', report);
     if (!ack.ok) throw new Error(`hello refused: ${ack.reason}`);
     this.clientId = ack.clientId;
+    this.resumeToken = ack.resumeToken;
     return ack;
+  }
+
+  /** Closes the transport under the socket, as a crashed tab or a lost network would (not a Leave). */
+  dropConnection(): void {
+    this.socket.io.engine.close();
   }
 
   ready(): void {

@@ -131,6 +131,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     seed: config.seed,
     autoStart: config.autoStart,
     dashboardToken: config.dashboardToken,
+    data: {
+      task: config.dataTask,
+      url: `/datasets/wordnet/${config.dataTask}/train.jsonl`,
+      shards: config.dataShards,
+      scheme: config.dataPartition,
+      alpha: config.dataAlpha,
+      seed: config.dataSeed,
+    },
+    resumeGraceMs: config.resumeGraceMs,
     log,
   });
   const handler = createHttpHandler({
@@ -138,6 +147,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     publicRoot: config.publicRoot,
     mounts: [{ prefix: manifest.baseUrl, root: config.modelDir }],
     api: createApiHandler({ coordinator, store, tierPlan, token: config.dashboardToken, modelId }),
+    pages: { '/dashboard': 'dashboard.html' },
   });
   httpServer.on('request', (req, res) => {
     // Socket.IO answers its own path; everything else is ours.

@@ -6,7 +6,7 @@
 // only for the last completed round: resuming needs nothing older.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import type { RoundMetrics, ServerState, Tier } from '@prufed/fl';
+import type { RoundMetrics, ServerState, Tier, TierRoundMetrics } from '@prufed/fl';
 import {
   adapterFromPeft,
   adapterToPeft,
@@ -315,7 +315,7 @@ export class Store {
     }));
   }
 
-  tierMetrics(): (TierMetrics & { round: number })[] {
+  tierMetrics(): TierRoundMetrics[] {
     const rows = this.db
       .prepare(
         'SELECT round, tier, clients, samples, metrics FROM round_tiers WHERE run_id = ? ORDER BY round, tier',

@@ -1,6 +1,7 @@
 // The real headless volunteer (CPU engine, a few steps) against the real server for one round: it
-// loads its layers over HTTP ranges, trains on local task data and its update becomes the global.
-import { writeFile } from 'node:fs/promises';
+// loads its layers over HTTP ranges, trains on the data shard the server assigns and its update
+// becomes the global.
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runVolunteer } from '@prufed/cli/volunteer';
 import { serializeTaskJsonl, type TaskRecord } from '@prufed/model';
@@ -20,9 +21,17 @@ describe('prufed volunteer', () => {
   it('trains one round on the CPU engine and its update is the new global', async () => {
     const modelDir = await tinyModelDir();
     const dataDir = await tempDataDir();
-    const dataFile = path.join(dataDir, 'train.jsonl');
-    await writeFile(dataFile, serializeTaskJsonl(records));
+    // The server publishes the split; the volunteer fetches it and keeps shard 0 of 2 (3 records).
+    const publicRoot = path.join(dataDir, 'public');
+    await mkdir(path.join(publicRoot, 'datasets/wordnet/define'), { recursive: true });
+    await writeFile(
+      path.join(publicRoot, 'datasets/wordnet/define/train.jsonl'),
+      serializeTaskJsonl(records),
+    );
     const server = await startTestServer(modelDir, dataDir, {
+      publicRoot,
+      dataShards: 2,
+      dataPartition: 'iid',
       rounds: 1,
       localSteps: 3,
       batchSize: 2,
@@ -36,14 +45,14 @@ describe('prufed volunteer', () => {
         serverUrl: server.url,
         tier: 'b',
         engine: 'cpu',
-        data: dataFile,
-        shard: { index: 0, count: 2 },
         rounds: 1,
         log: (line) => lines.push(line),
       });
       expect(result).toMatchObject({ tier: 'b', keptLayers: [0, 1, 2], roundsTrained: 1 });
       expect(result.lastLoss).toBeGreaterThan(0);
-      expect(lines.join('\n')).toContain('3 local examples');
+      expect(lines.join('\n')).toMatch(
+        /3 local examples from http:.*\/datasets\/wordnet\/define\/train\.jsonl, shard 0 of 2 \(iid, seed 0\) of the define train split/,
+      );
       const before = await roundAdapter(server, 0);
       const after = await roundAdapter(server, 1);
       // Trained layers moved (B starts at zero, so any step changes it); layer 3 is not in tier b.

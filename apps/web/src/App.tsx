@@ -2,10 +2,12 @@
 // data card (public demo data or the volunteer's own JSONL, which never leaves the browser), the
 // join flow (hello, download with progress in bytes, leave at any time) and the live view of the
 // round loop (round, local step, loss chart, examples/s, bytes up and down, rounds contributed).
-// A joined tab that is reloaded joins again by itself and restores its checkpoint.
+// A joined tab that is reloaded joins again by itself, restores its checkpoint and, when it was
+// training a round that is still open, claims that round back and finishes it.
 import { type ChangeEvent, useEffect, useRef, useState } from 'react';
 import { idbCheckpointStore, idbOwnDataStore } from './checkpoint';
 import { type LocalData, parseOwnJsonl } from './local-data';
+import { forgetIdentity, resumeClaim, saveIdentity } from './resume';
 import { RoundLoop, type VolunteerStats } from './round-loop';
 import { chooseTier, type TierChoice } from './tier';
 import { getTrainer } from './trainer-client';
@@ -101,7 +103,7 @@ function DataCard({
           ? `Training on ${data.source}: ${data.examples.length.toLocaleString('en-US')} examples.`
           : ownFile
             ? `Will train on your file ${ownFile.name} (${ownFile.examples.toLocaleString('en-US')} examples); it stays in this browser.`
-            : 'Will train on the public WordNet demo data (define task, train split) unless you pick your own file.'}
+            : 'Will train on the shard of public WordNet data the server assigns unless you pick your own file.'}
       </p>
       {!locked && (
         <p>
@@ -160,6 +162,8 @@ function JoinStatus({ state }: { state: JoinState }) {
             {state.model.config.numHiddenLayers} layers loaded into the {state.model.engine} engine (they need{' '}
             {bytes(state.model.progress.totalBytes)} of the model's {bytes(state.model.fileBytes)}).
             {state.resumed && ' Restored this tab’s checkpoint.'}
+            {state.ack.resumedRound !== null &&
+              ` Resumed round ${state.ack.resumedRound} where this tab left it.`}
           </p>
           <DownloadBar progress={state.model.progress} />
         </>
@@ -267,8 +271,12 @@ export function App() {
     });
     setJoin({ step: 'joining' });
     try {
-      const ack = await sayHello(connection, helloReport(capabilities, choice));
+      const checkpoints = idbCheckpointStore();
+      const restored = await checkpoints.load();
+      const resume = resumeClaim(sessionStorage, restored);
+      const ack = await sayHello(connection, helloReport(capabilities, choice, resume));
       if (!stillJoining()) return;
+      saveIdentity(sessionStorage, ack);
       setJoin({ step: 'joining', ack });
       const model = await loadAssignedModel(getTrainer(), ack, choice, (progress) => {
         // Progress arrives on its own channel and may land after the result: only a running join takes it.
@@ -277,10 +285,8 @@ export function App() {
       });
       const [tokenizer, data] = await Promise.all([
         fetchTokenizer(ack.manifest),
-        loadLocalData(idbOwnDataStore()),
+        loadLocalData(idbOwnDataStore(), ack.data),
       ]);
-      const checkpoints = idbCheckpointStore();
-      const restored = await checkpoints.load();
       if (!stillJoining()) return;
       const loop = new RoundLoop(
         {
@@ -310,6 +316,7 @@ export function App() {
 
   const leave = async () => {
     sessionStorage.removeItem(joinedKey);
+    forgetIdentity(sessionStorage);
     const connection = socket.current;
     socket.current = null;
     connection?.disconnect();

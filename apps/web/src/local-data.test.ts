@@ -1,6 +1,6 @@
 import { FormatError, formatPrompt, IGNORE_INDEX, type InstructionTokenizer, Rng } from '@prufed/model';
 import { describe, expect, it } from 'vitest';
-import { demoData, parseOwnJsonl, stepBatch } from './local-data';
+import { assignedData, parseOwnJsonl, stepBatch } from './local-data';
 
 describe('parseOwnJsonl', () => {
   it('reads instruction/response pairs and task records, skipping blank lines', () => {
@@ -31,13 +31,40 @@ describe('parseOwnJsonl', () => {
   });
 });
 
-describe('demoData', () => {
-  it('turns the task records into prompts and reference responses', () => {
-    const line =
-      '{"id":"define:a","task":"define","lemma":"a","input":"a","output":"first","category":"noun.x"}';
-    expect(demoData(line).examples).toEqual([
-      { prompt: formatPrompt('Define the word.', 'a'), response: 'first' },
-    ]);
+describe('assignedData', () => {
+  // Six records in two categories; an IID split into 3 shards with seed 4.
+  const records = ['a', 'b', 'c', 'd', 'e', 'f'].map((lemma, i) => ({
+    id: `define:${lemma}`,
+    task: 'define',
+    lemma,
+    input: lemma,
+    output: `meaning ${i}`,
+    category: i % 2 ? 'noun.x' : 'noun.y',
+  }));
+  const jsonl = records.map((record) => JSON.stringify(record)).join('\n');
+  const url = '/datasets/wordnet/define/train.jsonl';
+
+  it('turns the task records into prompts and reference responses, all of them without a shard', () => {
+    const data = assignedData(jsonl, { task: 'define', url, shard: null });
+    expect(data.examples[1]).toEqual({
+      prompt: formatPrompt('Define the word.', 'b'),
+      response: 'meaning 1',
+    });
+    expect(data.examples).toHaveLength(6);
+    expect(data.source).toBe('public WordNet data, all of the define train split');
+  });
+
+  it('keeps only the assigned shard: the shards are disjoint and cover the split', () => {
+    const shard = (index: number) => ({ index, count: 3, scheme: 'iid' as const, alpha: null, seed: 4 });
+    const shards = [0, 1, 2].map((index) =>
+      assignedData(jsonl, { task: 'define', url, shard: shard(index) }),
+    );
+    const responses = shards.flatMap((data) => data.examples.map((example) => example.response));
+    expect(shards.map((data) => data.examples.length)).toEqual([2, 2, 2]);
+    expect(responses.sort()).toEqual(records.map((record) => record.output).sort());
+    expect(shards[2].source).toBe(
+      'public WordNet data, shard 2 of 3 (iid, seed 4) of the define train split',
+    );
   });
 });
 

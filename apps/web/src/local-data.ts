@@ -1,12 +1,14 @@
 // The volunteer's local training data and the batches of one local step. The data is either the
-// public WordNet `define` train split the server publishes (the same default as the headless
-// volunteer) or the volunteer's own JSONL file of instruction/response pairs, which stays in this
-// browser. A step draws batchSize examples with the round's seeded Rng, as `prufed volunteer` does.
+// shard of a public WordNet train split that the server assigns in the hello ack (cut out with
+// @prufed/model's clientShard, as the headless volunteer does) or the volunteer's own JSONL file of
+// instruction/response pairs, which stays in this browser and is used whole. A step draws batchSize
+// examples with the round's seeded Rng, as `prufed volunteer` does.
 //
 // B batch, T tokens.
-import type { TrainConfig } from '@prufed/fl';
+import { type DataAssignment, describeData, shardPartition, type TrainConfig } from '@prufed/fl';
 import {
   type Batch,
+  clientShard,
   encodeInstruction,
   FormatError,
   formatPrompt,
@@ -33,16 +35,15 @@ export interface LocalData {
   examples: InstructionPair[];
 }
 
-/** URL of the public demo data, relative to the page's server. */
-export const demoDataUrl = '/datasets/wordnet/define/train.jsonl';
-
-/** The public demo data: the WordNet define task's train split. */
-export function demoData(jsonl: string): LocalData {
-  const records = parseTaskJsonl(jsonl, demoDataUrl);
+/** The assigned shard of the public split whose JSONL text is `jsonl`. */
+export function assignedData(jsonl: string, assignment: DataAssignment): LocalData {
+  const records = parseTaskJsonl(jsonl, assignment.url);
+  const { shard } = assignment;
+  const mine = shard ? clientShard(records, shard.index, shardPartition(shard)) : records;
   return {
-    source: 'public WordNet demo data (define task, train split)',
+    source: `public WordNet data, ${describeData(assignment)}`,
     own: false,
-    examples: records.map((record) => ({ prompt: promptFor(record), response: record.output })),
+    examples: mine.map((record) => ({ prompt: promptFor(record), response: record.output })),
   };
 }
 

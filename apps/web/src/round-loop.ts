@@ -188,7 +188,7 @@ export class RoundLoop {
       examplesPerSecond: null,
       bytesDown: this.stats.bytesDown + globalAdapter.byteLength,
       lastOutcome: resume
-        ? `round ${round}: resumed from the checkpoint at step ${step}`
+        ? `round ${round}: resumed from the checkpoint at step ${step} (AdamW moments restart from zero)`
         : `round ${round}: training`,
     });
     const rng = new Rng(seed);

@@ -1,19 +1,22 @@
 // The volunteer's side of the protocol: connect to the coordinator, say hello with the device's
-// capabilities and preferred tier, download the assigned variant into the trainer worker, fetch the
-// tokenizer and the local data, and wire the socket to the round loop (round-loop.ts).
+// capabilities and preferred tier (and, after a reload mid-round, the claim on that round),
+// download the assigned variant into the trainer worker, fetch the tokenizer and the assigned data
+// shard, and wire the socket to the round loop (round-loop.ts).
 import {
   type Bytes,
   type ClientToServerEvents,
+  type DataAssignment,
   type HelloAck,
   type HelloReport,
   type ModelManifest,
   protocolVersion,
+  type ResumeRequest,
   type ServerToClientEvents,
 } from '@prufed/fl';
 import { InputError, type InstructionTokenizer } from '@prufed/model';
 import { io, type Socket } from 'socket.io-client';
 import type { OwnDataStore } from './checkpoint';
-import { demoData, demoDataUrl, instructionTokenizer, type LocalData, parseOwnJsonl } from './local-data';
+import { assignedData, instructionTokenizer, type LocalData, parseOwnJsonl } from './local-data';
 import type { RoundChannel, RoundLoop, RoundTrainer } from './round-loop';
 import type { TierChoice } from './tier';
 import { progressCallback, type Trainer, transferBatch, transferCopy } from './trainer-client';
@@ -23,9 +26,13 @@ export type VolunteerSocket = Socket<ServerToClientEvents, ClientToServerEvents>
 
 export type JoinedAck = Extract<HelloAck, { ok: true }>;
 
-export function helloReport(capabilities: Capabilities, choice: TierChoice): HelloReport {
+export function helloReport(
+  capabilities: Capabilities,
+  choice: TierChoice,
+  resume: ResumeRequest | undefined,
+): HelloReport {
   const { gpu } = capabilities;
-  return {
+  const report: HelloReport = {
     protocolVersion,
     engine: choice.engine,
     preferredTier: choice.tier,
@@ -43,6 +50,8 @@ export function helloReport(capabilities: Capabilities, choice: TierChoice): Hel
           },
     deviceMemoryGb: capabilities.deviceMemoryGb,
   };
+  if (resume) report.resume = resume;
+  return report;
 }
 
 /** Connects to the page's own server; the socket does not reconnect (a new connection needs a new hello). */
@@ -82,11 +91,12 @@ export async function fetchTokenizer(manifest: ModelManifest): Promise<Instructi
   return instructionTokenizer(await (await fetchOk(url, 'the model tokenizer')).json(), manifest.modelId);
 }
 
-/** The volunteer's own file when one is stored, else the public demo data. */
-export async function loadLocalData(ownData: OwnDataStore): Promise<LocalData> {
+/** The volunteer's own file when one is stored, else the shard of public data the server assigned. */
+export async function loadLocalData(ownData: OwnDataStore, assignment: DataAssignment): Promise<LocalData> {
   const own = await ownData.load();
   if (own !== undefined) return parseOwnJsonl(own.text, own.name);
-  return demoData(await (await fetchOk(demoDataUrl, 'the public demo data')).text());
+  const response = await fetchOk(assignment.url, `the assigned ${assignment.task} data`);
+  return assignedData(await response.text(), assignment);
 }
 
 /** The trainer worker as the round loop uses it: batches and adapter bytes move, not copy. */

@@ -6,10 +6,13 @@
 import { readFile } from 'node:fs/promises';
 import {
   type ClientToServerEvents,
+  type DataShard,
+  describeData,
   type HelloAck,
   protocolVersion,
   type RoundStartInfo,
   type ServerToClientEvents,
+  shardPartition,
   type Tier,
   tiers,
 } from '@prufed/fl';
@@ -40,9 +43,9 @@ export interface VolunteerOptions {
   serverUrl: string;
   tier: Tier;
   engine: string;
-  /** Task JSONL file path or URL; default the server's WordNet `define` train split. */
+  /** Task JSONL file path or URL; default the split the server assigns (with its shard). */
   data?: string;
-  /** Train on shard `index` of an IID partition of the data into `count` shards. */
+  /** Train on shard `index` of an IID partition (seed 0) of the data into `count` shards, not the server's. */
   shard?: { index: number; count: number };
   /** Leave after this many rounds that ended; default: until the signal aborts. */
   rounds?: number;
@@ -140,15 +143,22 @@ export async function runVolunteer(options: VolunteerOptions): Promise<Volunteer
       padId: tokenizer.padId ?? tokenizer.eosId,
       bosId: tokenizer.bosId,
     };
-    const dataSource =
-      options.data ?? new URL('/datasets/wordnet/define/train.jsonl', options.serverUrl).href;
+    // The server's assignment unless --data or --shard says otherwise.
+    const dataSource = options.data ?? new URL(hello.data.url, options.serverUrl).href;
+    const shard: DataShard | null = options.shard
+      ? { ...options.shard, scheme: 'iid', alpha: null, seed: 0 }
+      : options.data
+        ? null
+        : hello.data.shard;
     const allRecords = parseTaskJsonl(await readText(dataSource), dataSource);
-    const records: TaskRecord[] = options.shard
-      ? clientShard(allRecords, options.shard.index, { clients: options.shard.count, scheme: 'iid', seed: 0 })
+    const records: TaskRecord[] = shard
+      ? clientShard(allRecords, shard.index, shardPartition(shard))
       : allRecords;
     if (records.length === 0)
       throw new InputError(`${dataSource} holds no records for this volunteer's shard`);
-    log(`volunteer ${clientId}: ${records.length} local examples from ${dataSource}`);
+    log(
+      `volunteer ${clientId}: ${records.length} local examples from ${dataSource}, ${describeData({ ...hello.data, shard })}`,
+    );
 
     const engine = await createEngine(options.engine);
     const result: VolunteerResult = { clientId, tier, keptLayers, roundsTrained: 0, lastLoss: Number.NaN };
@@ -230,8 +240,12 @@ export function volunteerCommand(): Command {
         .default('c'),
     )
     .addOption(new Option('--engine <name>', 'training engine').choices(engineNames).default('cpu'))
-    .option('--data <file-or-url>', 'task JSONL; default: the server\'s WordNet "define" train split')
-    .option('--shard <k/n>', 'train on shard k of n (IID partition of the data)', parseShard)
+    .option('--data <file-or-url>', 'task JSONL; default: the split and shard the server assigns')
+    .option(
+      '--shard <k/n>',
+      "train on shard k of n (IID partition of the data) instead of the server's",
+      parseShard,
+    )
     .option('--rounds <n>', 'leave after n rounds', parseCount)
     .action(
       async (options: {

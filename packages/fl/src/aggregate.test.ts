@@ -48,10 +48,10 @@ describe('StreamingAggregator heteagg', () => {
       expectPairScale(global, layer, 'v_proj', s + 100);
     });
     expect(coverage).toEqual([
-      { layer: 0, clients: 3, weight: 6 },
-      { layer: 1, clients: 3, weight: 6 },
-      { layer: 2, clients: 2, weight: 3 },
-      { layer: 3, clients: 1, weight: 1 },
+      { layer: 0, clients: 3, weight: 6, meanDeltaNorm: null },
+      { layer: 1, clients: 3, weight: 6, meanDeltaNorm: null },
+      { layer: 2, clients: 2, weight: 3, meanDeltaNorm: null },
+      { layer: 3, clients: 1, weight: 1, meanDeltaNorm: null },
     ]);
     expect(global.layers).toEqual([0, 1, 2, 3]);
     expect(global.config).toEqual(tinyLora);
@@ -74,7 +74,7 @@ describe('StreamingAggregator heteagg', () => {
     }
     expectPairScale(global, 2, 'q_proj', 22);
     expectPairScale(global, 0, 'q_proj', (2 * 20 + 3 * 30) / 5);
-    expect(coverage[3]).toEqual({ layer: 3, clients: 0, weight: 0 });
+    expect(coverage[3]).toEqual({ layer: 3, clients: 0, weight: 0, meanDeltaNorm: null });
     expect(Array.from(previous.weights.get(loraKey(0, 'q_proj'))!.A.data)).toEqual([7, 8, 9, 10, 11, 12]);
   });
 
@@ -154,6 +154,33 @@ describe('StreamingAggregator errors', () => {
     expect(
       maxAbsDiff(aggregator.finish(previousGlobal()).global, reference.finish(previousGlobal()).global),
     ).toBe(0);
+  });
+
+  it('averages the per-layer delta norms over the clients that trained each layer', () => {
+    // Prepare
+    const aggregator = new StreamingAggregator('heteagg');
+    // Execute: client 1 holds layers 0..3, client 3 layers 0 and 1.
+    aggregator.add(
+      clientAdapter(1),
+      1,
+      new Map([
+        [0, 2],
+        [1, 4],
+        [2, 6],
+        [3, 8],
+      ]),
+    );
+    aggregator.add(
+      clientAdapter(3),
+      3,
+      new Map([
+        [0, 1],
+        [1, 3],
+      ]),
+    );
+    const { coverage } = aggregator.finish(previousGlobal());
+    // Assert: plain (not sample-weighted) means.
+    expect(coverage.map((entry) => entry.meanDeltaNorm)).toEqual([1.5, 3.5, 6, 8]);
   });
 
   it('refuses a previous global that lacks a layer the updates carry', () => {

@@ -29,13 +29,18 @@ export class StreamingAggregator {
   private readonly sums = new Map<string, PairSum>();
   private readonly layerWeight = new Map<number, number>();
   private readonly layerClients = new Map<number, number>();
+  /** Sum and count of the delta norms given for each layer. */
+  private readonly layerNorms = new Map<number, { sum: number; clients: number }>();
   /** Config and layers of the first update: later ones must match (layers only under fedavg). */
   private first: { config: LoraConfig; layers: number[] } | null = null;
 
   constructor(readonly mode: AggregationMode = 'heteagg') {}
 
-  /** Adds n * update to the running sums; a bad update throws InputError and changes nothing. */
-  add(update: LoraAdapter, numSamples: number): void {
+  /**
+   * Adds n * update to the running sums, and its per-layer delta norms (when given) to the coverage;
+   * a bad update throws InputError and changes nothing.
+   */
+  add(update: LoraAdapter, numSamples: number, layerDeltaNorms?: ReadonlyMap<number, number>): void {
     if (!Number.isFinite(numSamples) || numSamples <= 0) {
       throw new InputError(`numSamples must be a positive number, got ${numSamples}`);
     }
@@ -72,6 +77,11 @@ export class StreamingAggregator {
       accumulate(sum.B, pair.B.data, numSamples);
     }
     for (const layer of update.layers) {
+      const norm = layerDeltaNorms?.get(layer);
+      if (norm !== undefined) {
+        const entry = this.layerNorms.get(layer) ?? { sum: 0, clients: 0 };
+        this.layerNorms.set(layer, { sum: entry.sum + norm, clients: entry.clients + 1 });
+      }
       this.layerWeight.set(layer, (this.layerWeight.get(layer) ?? 0) + numSamples);
       this.layerClients.set(layer, (this.layerClients.get(layer) ?? 0) + 1);
     }
@@ -112,11 +122,15 @@ export class StreamingAggregator {
         });
       }
     }
-    const coverage = previousGlobal.layers.map((layer) => ({
-      layer,
-      clients: this.layerClients.get(layer) ?? 0,
-      weight: this.layerWeight.get(layer) ?? 0,
-    }));
+    const coverage = previousGlobal.layers.map((layer) => {
+      const norms = this.layerNorms.get(layer);
+      return {
+        layer,
+        clients: this.layerClients.get(layer) ?? 0,
+        weight: this.layerWeight.get(layer) ?? 0,
+        meanDeltaNorm: norms ? norms.sum / norms.clients : null,
+      };
+    });
     const config = { ...previousGlobal.config, targetModules: [...previousGlobal.config.targetModules] };
     return { global: { config, layers: [...previousGlobal.layers], weights }, coverage };
   }

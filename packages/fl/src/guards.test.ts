@@ -36,6 +36,20 @@ describe('parseHello', () => {
     expect(parseHello(cpu)).toEqual({ ok: true, value: cpu });
   });
 
+  it('accepts a resume claim and rejects a malformed one', () => {
+    const resume = { clientId: 'c-1', round: 3, token: 'secret' };
+    expect(parseHello({ ...hello, resume })).toEqual({ ok: true, value: { ...hello, resume } });
+    expect(reasonOf(parseHello({ ...hello, resume: { ...resume, round: 0 } }))).toBe(
+      'hello.resume.round must be an integer in [1, 9007199254740991], got 0',
+    );
+    expect(reasonOf(parseHello({ ...hello, resume: { ...resume, token: undefined } }))).toBe(
+      'hello.resume.token is missing',
+    );
+    expect(reasonOf(parseHello({ ...hello, resume: { ...resume, slot: 1 } }))).toBe(
+      'hello.resume has an unknown field "slot"',
+    );
+  });
+
   it('rejects wrong types, missing and unknown fields, huge strings and long arrays', () => {
     expect(reasonOf(parseHello('hello'))).toBe('hello must be an object, got "hello"');
     expect(reasonOf(parseHello([hello]))).toBe('hello must be an object, got an array of 1 items');

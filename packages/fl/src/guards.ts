@@ -6,6 +6,7 @@ import type {
   GpuReport,
   HelloReport,
   ProgressReport,
+  ResumeRequest,
   RoundSettingsPatch,
   UpdateMeta,
 } from './protocol';
@@ -150,18 +151,25 @@ function gpuReport(input: unknown, path: string): GpuReport {
   };
 }
 
+function resumeRequest(input: unknown, path: string): ResumeRequest {
+  const json = object(input, path, ['clientId', 'round', 'token']);
+  return {
+    clientId: string(json.clientId, `${path}.clientId`, 64),
+    round: round(json.round, `${path}.round`),
+    token: string(json.token, `${path}.token`, 128),
+  };
+}
+
 /** The `hello` capability report. */
 export function parseHello(input: unknown): Parsed<HelloReport> {
   return parseWith('hello', input, (value, path) => {
-    const json = object(value, path, [
-      'protocolVersion',
-      'engine',
-      'preferredTier',
-      'tierReason',
-      'gpu',
-      'deviceMemoryGb',
-    ]);
-    return {
+    const json = object(
+      value,
+      path,
+      ['protocolVersion', 'engine', 'preferredTier', 'tierReason', 'gpu', 'deviceMemoryGb'],
+      ['resume'],
+    );
+    const report: HelloReport = {
       protocolVersion: integer(json.protocolVersion, `${path}.protocolVersion`, 1),
       engine: oneOf(json.engine, `${path}.engine`, ['webgpu', 'cpu'] as const),
       preferredTier: tier(json.preferredTier, `${path}.preferredTier`),
@@ -170,6 +178,8 @@ export function parseHello(input: unknown): Parsed<HelloReport> {
       deviceMemoryGb:
         json.deviceMemoryGb === null ? null : number(json.deviceMemoryGb, `${path}.deviceMemoryGb`, 0, 1e6),
     };
+    if (json.resume !== undefined) report.resume = resumeRequest(json.resume, `${path}.resume`);
+    return report;
   });
 }
 

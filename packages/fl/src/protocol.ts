@@ -4,12 +4,13 @@
 // the discriminated union of every message. Event names are a contract (DESIGN.md). Binary
 // payloads travel as binary attachments: adapter bytes are PEFT safetensors. Runtime guards for
 // what arrives from the network live in guards.ts.
-import type { LoraConfig } from '@prufed/model';
+import type { LoraConfig, PartitionOptions } from '@prufed/model';
 import type { SamplingOptions } from './sampling';
 import type { RoundMetrics, Tier, TrainConfig } from './types';
 import type { RejectionCode } from './validate';
 
-export const protocolVersion = 1;
+/** 2: hello carries `resume`, the ack the data assignment and a resume token. */
+export const protocolVersion = 2;
 
 /** Socket.IO namespace of the researcher dashboard (the volunteers use the default one). */
 export const dashboardNamespace = '/dashboard';
@@ -36,6 +37,50 @@ export interface HelloReport {
   gpu: GpuReport | null;
   /** navigator.deviceMemory; null where the browser does not expose it. */
   deviceMemoryGb: number | null;
+  /** A reconnecting client's claim on the round it was training (from its first hello ack). */
+  resume?: ResumeRequest;
+}
+
+/** Sent by a client that lost its connection mid-round and wants to finish that round. */
+export interface ResumeRequest {
+  clientId: string;
+  round: number;
+  /** The resumeToken of the client's first hello ack: only that client can take its slot back. */
+  token: string;
+}
+
+/** Which part of a task's train split a client trains on: @prufed/model's clientShard options. */
+export interface DataShard {
+  index: number;
+  count: number;
+  scheme: 'dirichlet' | 'iid';
+  /** Dirichlet concentration; null for 'iid'. */
+  alpha: number | null;
+  seed: number;
+}
+
+/** The options of @prufed/model's clientShard (and partition) that cut out this shard. */
+export function shardPartition(shard: DataShard): PartitionOptions {
+  return { clients: shard.count, scheme: shard.scheme, alpha: shard.alpha ?? undefined, seed: shard.seed };
+}
+
+/** The assignment in words, e.g. "shard 3 of 10 (dirichlet, alpha 0.5, seed 0) of the define train split". */
+export function describeData(data: DataAssignment): string {
+  const split = `the ${data.task} train split`;
+  const shard = data.shard;
+  if (shard === null) return `all of ${split}`;
+  const alpha = shard.alpha === null ? '' : `, alpha ${shard.alpha}`;
+  return `shard ${shard.index} of ${shard.count} (${shard.scheme}${alpha}, seed ${shard.seed}) of ${split}`;
+}
+
+/** The public data a client trains on unless its volunteer brings their own file. */
+export interface DataAssignment {
+  /** WordNet task name (define, category, ...). */
+  task: string;
+  /** URL of the split's task JSONL, relative to the server. */
+  url: string;
+  /** null: the whole split. */
+  shard: DataShard | null;
 }
 
 /** Where a client finds the base model and how its adapters are laid out. */
@@ -57,6 +102,11 @@ export type HelloAck =
       tierReason: string;
       manifest: ModelManifest;
       train: TrainConfig;
+      data: DataAssignment;
+      /** Secret for a later hello's `resume`; keep it with the client id (per tab, not shared). */
+      resumeToken: string;
+      /** The round whose assignment this connection took over (the server sends its round:start again); null: none. */
+      resumedRound: number | null;
     }
   | { ok: false; reason: string };
 
@@ -129,14 +179,37 @@ export type ControlAck = { ok: true } | { ok: false; reason: string };
 
 export type CoordinatorStatus = 'idle' | 'running' | 'paused' | 'finished';
 
+/** A client's device, from its hello report. */
+export interface DeviceSummary {
+  /** GPU vendor, architecture and description in one line; null without WebGPU. */
+  gpu: string | null;
+  deviceMemoryGb: number | null;
+  /** Why the device picked its preferred tier. */
+  tierReason: string;
+}
+
 export interface ClientSummary {
   id: string;
   tier: Tier;
   keptLayers: number[];
   engine: 'webgpu' | 'cpu';
-  activity: 'ready' | 'training' | 'busy';
+  device: DeviceSummary;
+  /** Index of the assigned data shard; null: the whole split. */
+  dataShard: number | null;
+  /** 'disconnected': lost its connection mid-round and may still resume it until the grace ends. */
+  activity: 'ready' | 'training' | 'busy' | 'disconnected';
   /** Last reported training loss, null before the first progress. */
   lastLoss: number | null;
+}
+
+/** One tier's aggregate of one completed round. */
+export interface TierRoundMetrics {
+  round: number;
+  tier: Tier;
+  clients: number;
+  samples: number;
+  /** Sample-weighted mean of each metric over the tier's clients. */
+  metrics: Record<string, number>;
 }
 
 export interface DashboardState {
@@ -148,11 +221,22 @@ export interface DashboardState {
   clients: ClientSummary[];
   /** Metrics of every finished round that made a new global, oldest first. */
   rounds: RoundMetrics[];
+  modelId: string;
+  /** Kept original layers of each enabled tier. */
+  tiers: Partial<Record<Tier, number[]>>;
+  /** Per-tier metrics of every completed round, by round then tier. */
+  tierMetrics: TierRoundMetrics[];
+  /** Rejected updates since the server started, by reason code. */
+  rejected: Partial<Record<RejectionCode, number>>;
+  /** Rounds that made no new global and ran again. */
+  retriedRounds: number;
 }
 
 export type DashboardActivity =
   | { type: 'client:join'; client: ClientSummary }
   | { type: 'client:leave'; clientId: string; reason: string }
+  | { type: 'client:disconnected'; clientId: string; reason: string; round: number; resumeUntil: number }
+  | { type: 'client:resumed'; clientId: string; round: number }
   | { type: 'progress'; clientId: string; progress: ProgressReport }
   | {
       type: 'update:rejected';
@@ -200,7 +284,8 @@ export interface SocketData {
 
 /** Every message of the protocol, one member per event, discriminated by `event`. */
 export type ProtocolMessage =
-  // volunteer -> server, once right after connecting: the device report; the ack assigns id, tier, layers.
+  // volunteer -> server, once right after connecting: the device report (and a resume claim after a
+  // reconnect); the ack assigns id, tier, layers, data shard and the resume token.
   | { event: 'hello'; report: HelloReport }
   // volunteer -> server, after its hello is accepted and after each round: it may be sampled.
   | { event: 'ready' }
@@ -208,13 +293,14 @@ export type ProtocolMessage =
   | { event: 'progress'; progress: ProgressReport }
   // volunteer -> server, once per round when local training ends: metadata and adapter bytes.
   | { event: 'update'; meta: UpdateMeta; adapter: Bytes }
-  // server -> volunteer, when the client is sampled: training config and the global for its layers.
+  // server -> volunteer, when the client is sampled (and again after it resumed the round on a new
+  // connection): training config and the global for its layers.
   | { event: 'round:start'; info: RoundStartInfo; globalAdapter: Bytes }
   // server -> volunteer, when a round it trains in is abandoned (paused, reconfigured, too few clients).
   | { event: 'round:cancel'; info: RoundCancelInfo }
   // server -> volunteer, to every client of a round when the round is aggregated or times out.
   | { event: 'round:end'; info: RoundEndInfo }
-  // server -> dashboard, on connect and whenever the status, the clients or the rounds change.
+  // server -> dashboard, on connect and on every join, leave, ready, control and round start or end.
   | { event: 'state'; snapshot: DashboardState }
   // server -> dashboard, as things happen: joins, leaves, progress, rejections, round boundaries.
   | { event: 'activity'; activity: DashboardActivity }

@@ -56,6 +56,14 @@ describe('heteAgg strategy', () => {
     expect(output.global.weights.get(loraKey(3, 'q_proj'))!.A.data[0]).toBe(1);
     expect(output.metrics).toMatchObject({ round: 1, numResults: 2, numFailures: 1, totalSamples: 4 });
     expect(output.metrics.clientMetrics.loss).toBeCloseTo((1 * 2 + 3 * 1) / 4, 12);
+    // Delta norms from the previous global (zero): |value| sqrt(28) per layer (2 modules x 14 values).
+    const unit = Math.sqrt(28);
+    expect(output.metrics.coverage.map((entry) => entry.meanDeltaNorm)).toEqual([
+      expect.closeTo(3 * unit, 5),
+      expect.closeTo(3 * unit, 5),
+      expect.closeTo(unit, 5),
+      expect.closeTo(unit, 5),
+    ]);
   });
 
   it('makes no new global when the quorum is not met or failures are not accepted', () => {

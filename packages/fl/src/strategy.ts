@@ -15,6 +15,7 @@ import type {
   Tier,
   TrainConfig,
 } from './types';
+import { layerDeltaNorms } from './validate';
 
 export interface StrategyOptions {
   sampling: SamplingOptions;
@@ -128,7 +129,11 @@ function weightedMeanStrategy(mode: AggregationMode, options: StrategyOptions): 
               `client ${result.clientId} reported metric ${badMetric[0]} = ${badMetric[1]}`,
             );
           }
-          aggregator.add(result.adapter, result.numSamples);
+          aggregator.add(
+            result.adapter,
+            result.numSamples,
+            result.layerDeltaNorms ?? layerDeltaNorms(result.adapter, previousGlobal),
+          );
           seen.add(result.clientId);
           totalSamples += result.numSamples;
           for (const [name, value] of Object.entries(result.metrics)) {

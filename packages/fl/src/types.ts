@@ -48,6 +48,8 @@ export interface FitResult {
   numSamples: number;
   adapter: LoraAdapter;
   metrics: Record<string, number>;
+  /** L2 norm of (update - previous global) per original layer; acceptUpdate sets it, else it is computed. */
+  layerDeltaNorms?: ReadonlyMap<number, number>;
 }
 
 /** A sampled client that did not deliver: disconnect, timeout or rejected update. */
@@ -61,6 +63,8 @@ export interface LayerCoverage {
   layer: number;
   clients: number;
   weight: number;
+  /** Mean over those clients of the L2 norm of their update's delta on this layer; null when none. */
+  meanDeltaNorm: number | null;
 }
 
 export interface RoundMetrics {

@@ -119,6 +119,23 @@ describe('acceptUpdate', () => {
     expect(acceptance.result.adapter.weights.get(loraKey(1, 'v_proj'))!.B.data[3]).toBeCloseTo(0.03, 7);
   });
 
+  it("gives each layer's delta norm: the update minus the global over every module's A and B", () => {
+    // Prepare: layer 0 holds 0.5, layer 1 holds -2; each layer has 2 modules x (6 + 8) values.
+    const adapter = makeAdapter(keptLayers, (layer) => (layer === 0 ? 0.5 : -2));
+    const global = makeAdapter([0, 1, 2, 3], () => 0.25);
+    const { safetensors } = adapterToPeft(adapter);
+    // Execute
+    const acceptance = acceptUpdate(
+      { round: 3, clientId: 'c1', numSamples: 8, metrics: {}, bytes: safetensors },
+      { ...expectation(), global, maxDeltaNorm: 100 },
+    );
+    // Assert: sqrt(28 * d^2) = |d| sqrt(28), d = 0.25 and -2.25.
+    if (!acceptance.ok) throw new Error(acceptance.reason);
+    expect(acceptance.result.layerDeltaNorms?.get(0)).toBeCloseTo(0.25 * Math.sqrt(28), 6);
+    expect(acceptance.result.layerDeltaNorms?.get(1)).toBeCloseTo(2.25 * Math.sqrt(28), 6);
+    expect([...(acceptance.result.layerDeltaNorms?.keys() ?? [])]).toEqual([0, 1]);
+  });
+
   it('answers malformed for bytes that are not a PEFT adapter, after checking their size', () => {
     // Prepare
     const garbage = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);

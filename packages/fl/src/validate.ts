@@ -4,7 +4,7 @@
 // client) first, then the layout from the safetensors header alone (peft-update.ts), then reads each
 // tensor once, in place, for finiteness and the delta norm. Nothing is accumulated here: the caller
 // adds an accepted update to the sums afterwards, so a rejected one never touches them.
-import { InputError, type LoraAdapter } from '@prufed/model';
+import { InputError, type LoraAdapter, loraKey } from '@prufed/model';
 import { type AdapterIssueCode, checkAdapter } from './adapter-check';
 import { readPeftUpdate } from './peft-update';
 import type { ClientInfo, FitResult } from './types';
@@ -20,7 +20,8 @@ export type RejectionCode =
   | 'norm-too-large'
   | 'malformed';
 
-export type Validation = { ok: true } | { ok: false; code: RejectionCode; reason: string };
+export type Rejection = { ok: false; code: RejectionCode; reason: string };
+export type Validation = { ok: true } | Rejection;
 
 /** What the server knows about an update before decoding its adapter. */
 export interface UpdateEnvelope {
@@ -58,7 +59,7 @@ export interface CandidateUpdate extends UpdateEnvelope {
 
 const accepted: Validation = { ok: true };
 
-function reject(code: RejectionCode, reason: string): Validation {
+function reject(code: RejectionCode, reason: string): Rejection {
   return { ok: false, code, reason };
 }
 
@@ -113,7 +114,8 @@ export function validateUpdate(update: CandidateUpdate, expectation: UpdateExpec
     shapesOf: expectation.global,
   });
   if (issue) return reject(issue.code, issue.reason);
-  return checkValues(adapter, expectation);
+  const values = checkValues(adapter, expectation);
+  return values.ok ? accepted : values;
 }
 
 /**
@@ -144,29 +146,64 @@ function squaredDistance(x: Float32Array, y: Float32Array): number {
   return s0 + s1 + s2 + s3;
 }
 
-/** Finiteness and the delta norm of an adapter whose layout was checked: one pass per tensor. */
-function checkValues(adapter: LoraAdapter, expectation: UpdateExpectation): Validation {
-  let squaredNorm = 0;
+/**
+ * Squared L2 distance of each layer's tensors (every module's A and B) from the global's, by original
+ * layer: one pass per tensor. Not finite exactly when some value of the adapter or the global is not.
+ */
+export function layerSquaredDeltas(adapter: LoraAdapter, global: LoraAdapter): Map<number, number> {
+  const squared = new Map<number, number>();
+  for (const layer of adapter.layers) {
+    let sum = 0;
+    for (const module of adapter.config.targetModules) {
+      const key = loraKey(layer, module);
+      const pair = adapter.weights.get(key)!;
+      const reference = global.weights.get(key)!;
+      sum += squaredDistance(pair.A.data, reference.A.data) + squaredDistance(pair.B.data, reference.B.data);
+    }
+    squared.set(layer, sum);
+  }
+  return squared;
+}
+
+function squareRoots(squared: Map<number, number>): Map<number, number> {
+  return new Map([...squared].map(([layer, value]) => [layer, Math.sqrt(value)]));
+}
+
+/** L2 norm of each layer's delta (update - global), by original layer. */
+export function layerDeltaNorms(adapter: LoraAdapter, global: LoraAdapter): Map<number, number> {
+  return squareRoots(layerSquaredDeltas(adapter, global));
+}
+
+/** Where a non-finite squared delta comes from: the update (a rejection) or the global (corrupt store). */
+function nonFinite(adapter: LoraAdapter, global: LoraAdapter): Rejection {
   for (const [key, pair] of adapter.weights) {
-    const reference = expectation.global.weights.get(key)!;
     for (const name of ['A', 'B'] as const) {
       const values = pair[name].data;
-      const squared = squaredDistance(values, reference[name].data);
-      if (!Number.isFinite(squared)) {
-        const i = values.findIndex((value) => !Number.isFinite(value));
-        if (i < 0) {
-          throw new InputError(
-            `the global adapter holds a non-finite value in ${key} ${name}; the stored global is corrupt`,
-          );
-        }
+      const i = values.findIndex((value) => !Number.isFinite(value));
+      if (i >= 0) {
         return reject(
           'non-finite',
           `adapter ${key} ${name}[${i}] is ${values[i]}; training diverged, lower the learning rate`,
         );
       }
-      squaredNorm += squared;
     }
   }
+  const key = [...adapter.weights.keys()].find((name) => {
+    const { A, B } = global.weights.get(name)!;
+    return [...A.data, ...B.data].some((value) => !Number.isFinite(value));
+  });
+  throw new InputError(`the global adapter holds a non-finite value in ${key}; the stored global is corrupt`);
+}
+
+/** Finiteness and the delta norm of an adapter whose layout was checked; the per-layer norms when accepted. */
+function checkValues(
+  adapter: LoraAdapter,
+  expectation: UpdateExpectation,
+): { ok: true; layerNorms: Map<number, number> } | Rejection {
+  const squared = layerSquaredDeltas(adapter, expectation.global);
+  let squaredNorm = 0;
+  for (const value of squared.values()) squaredNorm += value;
+  if (!Number.isFinite(squaredNorm)) return nonFinite(adapter, expectation.global);
   const norm = Math.sqrt(squaredNorm);
   if (!(norm <= expectation.maxDeltaNorm)) {
     return reject(
@@ -174,7 +211,7 @@ function checkValues(adapter: LoraAdapter, expectation: UpdateExpectation): Vali
       `the update moves the adapter by L2 norm ${norm.toPrecision(4)}, the bound is ${expectation.maxDeltaNorm}`,
     );
   }
-  return accepted;
+  return { ok: true, layerNorms: squareRoots(squared) };
 }
 
 /** An `update` as it arrives: parsed metadata, the sender's id and the PEFT safetensors bytes. */
@@ -186,7 +223,7 @@ export interface IncomingUpdate {
   bytes: Uint8Array;
 }
 
-export type Acceptance = { ok: true; result: FitResult } | { ok: false; code: RejectionCode; reason: string };
+export type Acceptance = { ok: true; result: FitResult } | Rejection;
 
 /**
  * Envelope check, layout check from the safetensors header (against the client's kept layers and
@@ -204,6 +241,12 @@ export function acceptUpdate(incoming: IncomingUpdate, expectation: UpdateExpect
   if (!values.ok) return values;
   return {
     ok: true,
-    result: { clientId: meta.clientId, numSamples: meta.numSamples, adapter: read.adapter, metrics },
+    result: {
+      clientId: meta.clientId,
+      numSamples: meta.numSamples,
+      adapter: read.adapter,
+      metrics,
+      layerDeltaNorms: values.layerNorms,
+    },
   };
 }

@@ -1,5 +1,6 @@
 // The researcher JSON API (token required: `Authorization: Bearer <token>` or `?token=`):
-//   GET /api/state                    run status, settings, clients, rounds, per-tier metrics, counters
+//   GET /api/state                    the dashboard's snapshot (status, settings, clients, rounds,
+//                                     per-tier metrics, rejections) plus the run id and all counters
 //   GET /api/rounds/:n/adapter?tier=  round n's global adapter as PEFT safetensors (the tier's layers)
 //   GET /api/rounds/:n/adapter-config?tier=  the matching PEFT adapter_config.json
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -40,9 +41,6 @@ export function createApiHandler(options: ApiOptions) {
       sendJson(res, 200, {
         ...coordinator.snapshot(),
         runId: store.currentRunId,
-        modelId: options.modelId,
-        tiers: tierPlan.layers,
-        tierMetrics: store.tierMetrics(),
         counters: coordinator.counters,
       });
       return true;

@@ -19,9 +19,10 @@ beforeAll(async () => {
   await mkdir(webRoot, { recursive: true });
   await mkdir(path.join(publicRoot, 'models', 'm'), { recursive: true });
   await writeFile(path.join(webRoot, 'index.html'), '<!doctype html><title>x</title>');
+  await writeFile(path.join(webRoot, 'dashboard.html'), '<!doctype html><title>dashboard</title>');
   await writeFile(path.join(publicRoot, 'models', 'm', 'model.safetensors'), modelBytes);
   await writeFile(path.join(dir, 'secret.txt'), 'do not serve');
-  const handler = createHttpHandler({ webRoot, publicRoot });
+  const handler = createHttpHandler({ webRoot, publicRoot, pages: { '/dashboard': 'dashboard.html' } });
   server = createServer((req, res) => void handler(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -37,6 +38,13 @@ describe('http app', () => {
     expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin');
     expect(res.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
+  it('serves a page of the web app at its clean path, and nothing for an unknown one', async () => {
+    const res = await fetch(`${base}/dashboard?token=t`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('<title>dashboard</title>');
+    expect((await fetch(`${base}/toString`)).status).toBe(404);
   });
 
   it('serves a byte range of a model file with 206 and Content-Range', async () => {

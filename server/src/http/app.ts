@@ -1,5 +1,5 @@
-// The HTTP request handler: JSON API first, then the built web app, then extra mounts (the served
-// model directory), then public/ (models, datasets).
+// The HTTP request handler: JSON API first, then the built web app (with its pages at clean paths,
+// e.g. /dashboard), then extra mounts (the served model directory), then public/ (models, datasets).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setSecurityHeaders } from './security-headers';
 import { resolveUnderRoot, serveFile } from './static-files';
@@ -13,6 +13,8 @@ export interface HttpOptions {
   api?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
   /** Directories served under a URL prefix ending in '/', e.g. the model at /models/<id>/. */
   mounts?: { prefix: string; root: string }[];
+  /** Pages of the web app by path, e.g. /dashboard -> dashboard.html. */
+  pages?: Record<string, string>;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -42,7 +44,12 @@ export function createHttpHandler(options: HttpOptions) {
       sendJson(res, 404, { error: `no API route ${url.pathname}` });
       return;
     }
-    const urlPath = url.pathname.endsWith('/') ? `${url.pathname}index.html` : url.pathname;
+    const page = Object.hasOwn(options.pages ?? {}, url.pathname) ? options.pages![url.pathname] : undefined;
+    const urlPath = page
+      ? `/${page}`
+      : url.pathname.endsWith('/')
+        ? `${url.pathname}index.html`
+        : url.pathname;
     const mounted = (options.mounts ?? [])
       .filter((mount) => urlPath.startsWith(mount.prefix))
       .map((mount) => ({ root: mount.root, path: urlPath.slice(mount.prefix.length - 1) }));

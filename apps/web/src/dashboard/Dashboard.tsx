@@ -1,8 +1,9 @@
-// The researcher dashboard (#/dashboard?token=...): connects to the coordinator's /dashboard
-// namespace with the token, shows the live clients, the rounds timeline, per-tier charts of the
-// training loss and of server-side evaluation, the per-layer coverage of a round, rejected updates
-// with reasons, the run controls, and downloads of each tier's global adapter and of the metrics.
-// The socket's snapshots drive the page; GET /api/state adds per-tier metrics and counters.
+// The researcher dashboard (/dashboard?token=...): connects to the coordinator's /dashboard
+// namespace with the token, shows the live clients with their devices and data shards, the rounds
+// timeline, per-tier charts of the training loss and of server-side evaluation, the per-layer
+// coverage and update norms of a round, rejected updates with reasons, the run controls, and
+// downloads of each tier's global adapter and of the metrics. The socket's snapshots (sent on every
+// join, leave, ready and round transition) and activity drive the page: it never polls the API.
 import {
   type ControlAck,
   type ControlCommand,
@@ -20,7 +21,6 @@ import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { io, type Socket } from 'socket.io-client';
 import { LineChart } from '../ui/LineChart';
 import {
-  type ApiState,
   applyActivity,
   coverageRows,
   forgetToken,
@@ -52,7 +52,7 @@ function Refused({ message }: { message: string }) {
         {message}
       </p>
       <p>
-        Open the address the server printed at start, <code>/#/dashboard?token=…</code>, or set{' '}
+        Open the address the server printed at start, <code>/dashboard?token=…</code>, or set{' '}
         <code>PRUFED_DASHBOARD_TOKEN</code> when starting the server.
       </p>
     </main>
@@ -128,7 +128,6 @@ export function Dashboard() {
   const [token] = useState(() => readToken(window.location, sessionStorage));
   const [refusal, setRefusal] = useState<string | null>(null);
   const [state, setState] = useState<DashboardState | null>(null);
-  const [api, setApi] = useState<ApiState | null>(null);
   const [progress, setProgress] = useState<Record<string, ProgressReport>>({});
   const [rejections, setRejections] = useState<Rejection[]>([]);
   const [events, setEvents] = useState<string[]>([]);
@@ -139,23 +138,15 @@ export function Dashboard() {
   useEffect(() => {
     if (token === null) return;
     // The address bar keeps no token once the tab has it.
-    window.history.replaceState(null, '', `${window.location.pathname}#/dashboard`);
+    window.history.replaceState(null, '', window.location.pathname);
     const connection: DashboardSocket = io(dashboardNamespace, { auth: { token } });
     socket.current = connection;
-    const refreshApi = () =>
-      fetch('/api/state', { headers: { Authorization: `Bearer ${token}` } })
-        .then((response) => (response.ok ? (response.json() as Promise<ApiState>) : null))
-        .then((body) => body && setApi(body))
-        .catch(() => {});
     connection.on('connect_error', (error) => {
       forgetToken(sessionStorage);
       setRefusal(`The server refused this dashboard: ${error.message}.`);
       connection.disconnect();
     });
-    connection.on('state', (snapshot) => {
-      setState(snapshot);
-      void refreshApi();
-    });
+    connection.on('state', setState);
     connection.on('activity', (activity: DashboardActivity) => {
       setState((current) => current && applyActivity(current, activity));
       if (activity.type === 'progress') {
@@ -163,7 +154,6 @@ export function Dashboard() {
       } else if (activity.type === 'update:rejected') {
         const { clientId, round, code, reason } = activity;
         setRejections((current) => [{ clientId, round, code, reason }, ...current].slice(0, 50));
-        void refreshApi();
       }
       const line = describeActivity(activity);
       if (line) setEvents((current) => [line, ...current].slice(0, 30));
@@ -188,28 +178,29 @@ export function Dashboard() {
         (error: Error) => setControlResult(`${command.type}: no answer (${error.message})`),
       );
 
-  const enabledTiers = tiers.filter((tier) => api?.tiers[tier] !== undefined);
-  const tierRows = api?.tierMetrics ?? [];
+  const enabledTiers = tiers.filter((tier) => state.tiers[tier] !== undefined);
+  const tierRows = state.tierMetrics;
   const loss = tierSeries(tierRows, enabledTiers, 'loss');
   const evaluation = metricNames(tierRows).filter((name) => !trainingMetrics.has(name));
   const numLayers = Math.max(
     0,
-    ...Object.values(api?.tiers ?? {})
+    ...Object.values(state.tiers)
       .flatMap((layers) => layers ?? [])
       .map((l) => l + 1),
   );
   const lastRound = state.rounds.at(-1);
   const shownRound = state.rounds.find((round) => round.round === coverageRound) ?? lastRound;
-  const coverage = shownRound ? coverageRows(shownRound, numLayers, api?.tiers ?? {}) : [];
+  const coverage = shownRound ? coverageRows(shownRound, numLayers, state.tiers) : [];
+  const maxNorm = Math.max(0, ...coverage.map((row) => row.meanDeltaNorm ?? 0));
   const downloadCsv = () => {
     const url = URL.createObjectURL(new Blob([metricsCsv(state.rounds, tierRows)], { type: 'text/csv' }));
     const link = document.createElement('a');
     link.href = url;
-    link.download = `prufed-${api?.modelId ?? 'run'}-metrics.csv`;
+    link.download = `prufed-${state.modelId}-metrics.csv`;
     link.click();
     URL.revokeObjectURL(url);
   };
-  const rejectedCounts = Object.entries(api?.counters.rejected ?? {}).filter(([, count]) => (count ?? 0) > 0);
+  const rejectedCounts = Object.entries(state.rejected).filter(([, count]) => (count ?? 0) > 0);
 
   return (
     <main className="wide">
@@ -217,7 +208,8 @@ export function Dashboard() {
       <section className="card">
         <p data-testid="dashboard-status" data-status={state.status} data-round={state.round}>
           Status: {state.status} · round {state.round} of {state.settings.totalRounds} · {state.strategy}
-          {api && ` · model ${api.modelId}`} · {state.rounds.length} rounds aggregated
+          {` · model ${state.modelId}`} · {state.rounds.length} rounds aggregated
+          {state.retriedRounds > 0 && ` · ${state.retriedRounds} retried`}
         </p>
         <Controls state={state} send={send} />
         <p data-testid="control-result">{controlResult}</p>
@@ -233,6 +225,7 @@ export function Dashboard() {
                 <th>tier</th>
                 <th>kept layers</th>
                 <th>device</th>
+                <th>data shard</th>
                 <th>status</th>
                 <th>step</th>
                 <th>loss</th>
@@ -251,7 +244,13 @@ export function Dashboard() {
                     <td title={client.id}>{client.id.slice(0, 8)}</td>
                     <td>{client.tier}</td>
                     <td>{client.keptLayers.join(', ')}</td>
-                    <td>{client.engine} engine</td>
+                    <td data-testid="client-device" title={`tier choice: ${client.device.tierReason}`}>
+                      {client.engine} engine · {client.device.gpu ?? 'no WebGPU'}
+                      {client.device.deviceMemoryGb !== null && ` · ${client.device.deviceMemoryGb} GB`}
+                      <br />
+                      <small>{client.device.tierReason}</small>
+                    </td>
+                    <td>{client.dataShard ?? 'all'}</td>
                     <td>{client.activity}</td>
                     <td>
                       {report && report.round === state.round
@@ -397,6 +396,7 @@ export function Dashboard() {
                     data-testid="coverage-layer"
                     data-layer={row.layer}
                     data-clients={row.clients}
+                    data-norm={row.meanDeltaNorm ?? ''}
                   >
                     <td>layer {row.layer}</td>
                     <td style={{ width: '45%' }}>
@@ -409,6 +409,22 @@ export function Dashboard() {
                     </td>
                     <td>
                       {row.clients} clients, {row.weight} samples
+                    </td>
+                    <td
+                      title="mean L2 norm of the accepted updates' change to this layer"
+                      style={{ whiteSpace: 'nowrap' }}
+                    >
+                      {row.meanDeltaNorm === null ? (
+                        'Δ —'
+                      ) : (
+                        <>
+                          <span
+                            className="bar norm"
+                            style={{ width: `${(40 * row.meanDeltaNorm) / Math.max(maxNorm, 1e-30)}px` }}
+                          />{' '}
+                          ‖Δ‖ {row.meanDeltaNorm.toPrecision(3)}
+                        </>
+                      )}
                     </td>
                     <td>kept by {row.keptBy.join(', ') || 'no tier'}</td>
                   </tr>
@@ -457,6 +473,10 @@ function describeActivity(activity: DashboardActivity): string | null {
       return `client ${activity.client.id.slice(0, 8)} joined (tier ${activity.client.tier})`;
     case 'client:leave':
       return `client ${activity.clientId.slice(0, 8)} left (${activity.reason})`;
+    case 'client:disconnected':
+      return `client ${activity.clientId.slice(0, 8)} lost its connection in round ${activity.round} (${activity.reason}); it may resume until ${new Date(activity.resumeUntil).toLocaleTimeString()}`;
+    case 'client:resumed':
+      return `client ${activity.clientId.slice(0, 8)} resumed round ${activity.round}`;
     case 'round:start':
       return `round ${activity.round} started with ${activity.clients.length} clients`;
     case 'round:end':

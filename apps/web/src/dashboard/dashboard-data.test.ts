@@ -1,11 +1,11 @@
-import type { ClientSummary, DashboardState, RoundMetrics } from '@prufed/fl';
+import type { ClientSummary, DashboardState, RoundMetrics, TierRoundMetrics } from '@prufed/fl';
 import { describe, expect, it } from 'vitest';
 import {
   applyActivity,
   coverageRows,
+  dashboardRedirect,
   metricsCsv,
   readToken,
-  type TierRoundMetrics,
   tierSeries,
 } from './dashboard-data';
 
@@ -29,9 +29,9 @@ const round1: RoundMetrics = {
   numFailures: 1,
   totalSamples: 24,
   coverage: [
-    { layer: 0, clients: 3, weight: 24 },
-    { layer: 1, clients: 3, weight: 24 },
-    { layer: 2, clients: 2, weight: 16 },
+    { layer: 0, clients: 3, weight: 24, meanDeltaNorm: 0.5 },
+    { layer: 1, clients: 3, weight: 24, meanDeltaNorm: 0.25 },
+    { layer: 2, clients: 2, weight: 16, meanDeltaNorm: 0.125 },
   ],
   clientMetrics: { loss: 5.5 },
 };
@@ -42,12 +42,23 @@ const tierRows: TierRoundMetrics[] = [
 ];
 
 describe('readToken', () => {
-  it('takes ?token= from the query or the hash route, keeps it, and falls back to the kept one', () => {
+  it('takes ?token= from the query, keeps it, and falls back to the kept one', () => {
     const storage = memoryStorage();
-    expect(readToken({ search: '', hash: '#/dashboard' }, storage)).toBeNull();
-    expect(readToken({ search: '', hash: '#/dashboard?token=abc' }, storage)).toBe('abc');
-    expect(readToken({ search: '', hash: '#/dashboard' }, storage)).toBe('abc');
-    expect(readToken({ search: '?token=xyz', hash: '' }, storage)).toBe('xyz');
+    expect(readToken({ search: '' }, storage)).toBeNull();
+    expect(readToken({ search: '?token=abc' }, storage)).toBe('abc');
+    expect(readToken({ search: '' }, storage)).toBe('abc');
+    expect(readToken({ search: '?token=' }, storage)).toBe('abc');
+    expect(readToken({ search: '?token=xyz' }, storage)).toBe('xyz');
+  });
+});
+
+describe('dashboardRedirect', () => {
+  it('moves the old hash route to /dashboard with its query, and leaves other hashes alone', () => {
+    expect(dashboardRedirect('#/dashboard')).toBe('/dashboard');
+    expect(dashboardRedirect('#/dashboard?token=a%20b')).toBe('/dashboard?token=a%20b');
+    expect(dashboardRedirect('')).toBeNull();
+    expect(dashboardRedirect('#/dashboards')).toBeNull();
+    expect(dashboardRedirect('#top')).toBeNull();
   });
 });
 
@@ -64,11 +75,13 @@ describe('tierSeries', () => {
 describe('coverageRows', () => {
   it('lists every layer with its clients, zero where nobody trained it, and the tiers keeping it', () => {
     const rows = coverageRows(round1, 4, { a: [0, 1, 2, 3], b: [0, 1, 2], c: [0, 1] });
-    expect(rows.map((row) => [row.layer, row.clients, row.weight, row.keptBy.join('')])).toEqual([
-      [0, 3, 24, 'abc'],
-      [1, 3, 24, 'abc'],
-      [2, 2, 16, 'ab'],
-      [3, 0, 0, 'a'],
+    expect(
+      rows.map((row) => [row.layer, row.clients, row.weight, row.meanDeltaNorm, row.keptBy.join('')]),
+    ).toEqual([
+      [0, 3, 24, 0.5, 'abc'],
+      [1, 3, 24, 0.25, 'abc'],
+      [2, 2, 16, 0.125, 'ab'],
+      [3, 0, 0, null, 'a'],
     ]);
   });
 });
@@ -94,6 +107,8 @@ describe('applyActivity', () => {
     tier: 'c',
     keptLayers: [0, 1],
     engine: 'cpu',
+    device: { gpu: null, deviceMemoryGb: null, tierReason: '?tier=c override' },
+    dataShard: 0,
     activity: 'ready',
     lastLoss: null,
   });
@@ -112,5 +127,18 @@ describe('applyActivity', () => {
       { ...client('y'), lastLoss: 3.5 },
     ]);
     expect(applyActivity(state, { type: 'round:start', round: 1, clients: ['x'] })).toBe(state);
+  });
+
+  it('marks a client disconnected and training again when it resumes', () => {
+    const disconnected = applyActivity(state, {
+      type: 'client:disconnected',
+      clientId: 'x',
+      reason: 'transport close',
+      round: 2,
+      resumeUntil: 0,
+    });
+    expect(disconnected.clients.map((c) => c.activity)).toEqual(['disconnected']);
+    const resumed = applyActivity(disconnected, { type: 'client:resumed', clientId: 'x', round: 2 });
+    expect(resumed.clients.map((c) => c.activity)).toEqual(['training']);
   });
 });

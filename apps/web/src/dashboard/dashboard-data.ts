@@ -1,36 +1,23 @@
-// What the researcher dashboard computes from the coordinator's state, as pure functions: the token
-// from the URL or the tab's session, per-tier series of a metric by round, per-layer coverage of a
-// round, the metrics CSV, and the client list kept current between snapshots.
-import type { DashboardActivity, DashboardState, RoundMetrics, Tier } from '@prufed/fl';
-
-/** One tier's aggregate of one round, as GET /api/state lists it. */
-export interface TierRoundMetrics {
-  round: number;
-  tier: Tier;
-  clients: number;
-  samples: number;
-  metrics: Record<string, number>;
-}
-
-/** The parts of GET /api/state the dashboard reads beyond the socket's snapshot. */
-export interface ApiState extends DashboardState {
-  modelId: string;
-  /** Kept original layers of each enabled tier. */
-  tiers: Partial<Record<Tier, number[]>>;
-  tierMetrics: TierRoundMetrics[];
-  counters: { rejected: Partial<Record<string, number>>; retriedRounds: number; acceptedUpdates: number };
-}
+// What the researcher dashboard computes from the coordinator's state, as pure functions: where the
+// old `#/dashboard` address now lives, the token from the URL or the tab's session, per-tier series
+// of a metric by round, per-layer coverage of a round, the metrics CSV, and the client list kept
+// current between snapshots.
+import type { DashboardActivity, DashboardState, RoundMetrics, Tier, TierRoundMetrics } from '@prufed/fl';
 
 const tokenKey = 'prufed-dashboard-token';
 
+/** The dashboard page's address for an old `/#/dashboard?token=…` one (query kept); null for any other hash. */
+export function dashboardRedirect(hash: string): string | null {
+  const match = /^#\/dashboard(\?.*)?$/.exec(hash);
+  return match ? `/dashboard${match[1] ?? ''}` : null;
+}
+
 /**
- * The dashboard token: `?token=` in the query or in the hash route (`#/dashboard?token=`), which is
- * then kept in sessionStorage and removed from the address bar; else the one kept before.
+ * The dashboard token: `?token=` in the query, which is then kept in sessionStorage and removed from
+ * the address bar; else the one kept before.
  */
-export function readToken(location: { search: string; hash: string }, storage: Storage): string | null {
-  const hashQuery = location.hash.includes('?') ? location.hash.slice(location.hash.indexOf('?')) : '';
-  const presented =
-    new URLSearchParams(location.search).get('token') ?? new URLSearchParams(hashQuery).get('token');
+export function readToken(location: { search: string }, storage: Storage): string | null {
+  const presented = new URLSearchParams(location.search).get('token');
   if (presented !== null && presented !== '') {
     storage.setItem(tokenKey, presented);
     return presented;
@@ -68,6 +55,8 @@ export interface LayerCoverageRow {
   layer: number;
   clients: number;
   weight: number;
+  /** Mean L2 norm of the accepted updates' deltas on the layer; null when nobody trained it. */
+  meanDeltaNorm: number | null;
   /** Tiers whose variant keeps the layer. */
   keptBy: Tier[];
 }
@@ -81,7 +70,13 @@ export function coverageRows(
   return Array.from({ length: numLayers }, (_, layer) => {
     const entry = round.coverage.find((coverage) => coverage.layer === layer);
     const keptBy = (Object.keys(tiers) as Tier[]).filter((tier) => tiers[tier]?.includes(layer)).sort();
-    return { layer, clients: entry?.clients ?? 0, weight: entry?.weight ?? 0, keptBy };
+    return {
+      layer,
+      clients: entry?.clients ?? 0,
+      weight: entry?.weight ?? 0,
+      meanDeltaNorm: entry?.meanDeltaNorm ?? null,
+      keptBy,
+    };
   });
 }
 
@@ -118,12 +113,27 @@ export function metricsCsv(rounds: readonly RoundMetrics[], rows: readonly TierR
   return `${lines.join('\n')}\n`;
 }
 
+function withActivity(
+  state: DashboardState,
+  clientId: string,
+  activity: DashboardState['clients'][number]['activity'],
+): DashboardState {
+  return {
+    ...state,
+    clients: state.clients.map((client) => (client.id === clientId ? { ...client, activity } : client)),
+  };
+}
+
 /**
- * The snapshot with a join, leave or progress applied: the server sends snapshots at round
- * boundaries and controls, and only activity in between.
+ * The snapshot with a join, leave, disconnect, resume or progress applied, until the server's next
+ * snapshot (which follows every such change) replaces it.
  */
 export function applyActivity(state: DashboardState, activity: DashboardActivity): DashboardState {
   switch (activity.type) {
+    case 'client:disconnected':
+      return withActivity(state, activity.clientId, 'disconnected');
+    case 'client:resumed':
+      return withActivity(state, activity.clientId, 'training');
     case 'client:join':
       return {
         ...state,
