@@ -34,8 +34,10 @@ test('the worker probes a WebGPU adapter (SwiftShader in headless Chromium)', as
   const capabilities = await page.evaluate(() => window.prufedTrainer.probe());
   expect(capabilities.gpu?.maxStorageBufferBindingSize).toBeGreaterThan(0);
   expect(capabilities.gpu?.maxComputeWorkgroupStorageSize).toBeGreaterThan(0);
-  expect(capabilities.engines).toContain('cpu');
-  await expect(page.getByTestId('tier')).toHaveText(/^Tier c with the cpu engine/);
+  expect(capabilities.engines).toEqual(['webgpu', 'cpu']);
+  await expect(page.getByTestId('tier')).toHaveText(
+    /^Tier c with the webgpu engine \(software WebGPU adapter/,
+  );
 });
 
 test('joining downloads only the kept layers, and a reload fetches nothing', async ({ page }) => {

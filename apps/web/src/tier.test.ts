@@ -26,8 +26,17 @@ describe('chooseTier', () => {
     expect(chooseTier(cpuOnly, null).reason).toMatch(/^the WebGPU engine is not in this build/);
   });
 
-  it('takes the best engine and the full depth with WebGPU', () => {
-    expect(chooseTier(withWebgpu, null)).toMatchObject({ tier: 'a', engine: 'webgpu' });
+  it('takes the best engine and the full depth on a hardware WebGPU adapter', () => {
+    const hardware: Capabilities = { ...withWebgpu, gpu: { ...gpu, isFallbackAdapter: false } };
+    expect(chooseTier(hardware, null)).toMatchObject({ tier: 'a', engine: 'webgpu' });
+  });
+
+  it('gives a software WebGPU adapter the smallest variant, saying why', () => {
+    expect(chooseTier(withWebgpu, null)).toEqual({
+      tier: 'c',
+      engine: 'webgpu',
+      reason: 'software WebGPU adapter (swiftshader): the smallest variant',
+    });
   });
 
   it('obeys ?tier= and reports an invalid one', () => {

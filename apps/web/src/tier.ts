@@ -20,5 +20,12 @@ export function chooseTier(capabilities: Capabilities, override: string | null):
     const why = capabilities.gpu === null ? 'no WebGPU' : 'the WebGPU engine is not in this build';
     return { tier: 'c', engine, reason: `${why}: the CPU engine trains the smallest variant${ignored}` };
   }
+  if (capabilities.gpu?.isFallbackAdapter) {
+    return {
+      tier: 'c',
+      engine,
+      reason: `software WebGPU adapter (${capabilities.gpu.architecture || 'fallback'}): the smallest variant${ignored}`,
+    };
+  }
   return { tier: 'a', engine, reason: `WebGPU engine: the full-depth variant${ignored}` };
 }

@@ -81,7 +81,20 @@ const sources = new Map<string, Promise<string>>();
 /** Name kept in a variable so that bundlers do not try to resolve a Node module in browser builds. */
 const nodeFsPromises = 'node:fs/promises';
 
+/**
+ * The text of a data: URL. Vite inlines small assets as data: URLs, and fetch() of one is blocked
+ * where the page's Content-Security-Policy connect-src does not list data: (PruFed's server's).
+ */
+function decodeDataUrl(url: URL): string {
+  const comma = url.href.indexOf(',');
+  const meta = url.href.slice('data:'.length, comma);
+  const payload = decodeURIComponent(url.href.slice(comma + 1));
+  if (!meta.endsWith(';base64')) return payload;
+  return new TextDecoder().decode(Uint8Array.from(atob(payload), (char) => char.charCodeAt(0)));
+}
+
 async function readSource(url: URL): Promise<string> {
+  if (url.protocol === 'data:') return decodeDataUrl(url);
   if (url.protocol === 'file:') {
     const fs: typeof import('node:fs/promises') = await import(/* @vite-ignore */ nodeFsPromises);
     return fs.readFile(url, 'utf8');
