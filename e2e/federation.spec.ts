@@ -1,6 +1,7 @@
 // Federated training end to end: volunteer pages at tiers a, b and c and the dashboard page against
 // the real server and the tiny model. Rounds complete with every tier contributing and the dashboard
-// shows them (devices, data shards, per-layer update norms); a volunteer reloaded mid-round claims
+// shows them (devices, data shards, per-layer update norms, the server's evaluation of each round,
+// ONNX downloads); a volunteer reloaded mid-round claims
 // its round back and finishes it from IndexedDB without downloading weights again; a volunteer
 // whose socket goes silent mid-round (open, as with a frozen tab) holds its round only until the
 // deadline. The
@@ -76,7 +77,17 @@ test('three tiers train two rounds together and the dashboard shows them', async
   await expect
     .poll(async () => Number(await page.getByTestId('tier-loss-chart').getAttribute('data-points')))
     .toBeGreaterThanOrEqual(2);
-  await expect(page.getByTestId('evaluation-chart')).toContainText('No evaluation metrics');
+  // The server evaluates each tier's new global in the background; with the run paused (no more
+  // rounds), both evaluation charts (eval loss and token F1) get a point per completed round.
+  await control({ type: 'pause' });
+  const completed = (await apiState()).rounds.length;
+  expect(completed).toBeGreaterThanOrEqual(second);
+  const evaluationCharts = page.getByTestId('evaluation-chart');
+  await expect(evaluationCharts).toHaveCount(2);
+  for (const chart of await evaluationCharts.all()) {
+    await expect(chart).toHaveAttribute('data-points', String(completed), { timeout: 30_000 });
+  }
+  await expect(evaluationCharts.first()).toContainText('Server-side evaluation: loss by tier');
   // Coverage of a round of the three tiers: a keeps [0..3], b [0..2], c [0, 1].
   await page.getByTestId('coverage-round').selectOption(String(second));
   const coverage = page.getByTestId('coverage-layer');
@@ -89,6 +100,10 @@ test('three tiers train two rounds together and the dashboard shows them', async
   await expect(page.getByTestId(`adapter-${second}-c`)).toHaveAttribute(
     'href',
     new RegExp(`/api/rounds/${second}/adapter\\?tier=c&token=`),
+  );
+  await expect(page.getByTestId(`onnx-${second}-c`)).toHaveAttribute(
+    'href',
+    new RegExp(`/api/rounds/${second}/model\\.onnx\\?tier=c&token=`),
   );
   const adapter = await page.request.get(`/api/rounds/${second}/adapter?tier=c&token=${dashboardToken}`);
   expect(adapter.status()).toBe(200);

@@ -67,6 +67,10 @@ export interface ServerConfig {
   dataSeed: number;
   /** How long a client that lost its connection mid-round may take to resume it (0: fail it at once). */
   resumeGraceMs: number;
+  /** Validation records of dataTask each tier's new global is evaluated on after every round (0: no evaluation). */
+  evalSamples: number;
+  /** Most tokens greedy decoding generates per evaluated record. */
+  evalMaxNewTokens: number;
 }
 
 type Parse<T> = (raw: unknown, where: string) => T;
@@ -387,6 +391,20 @@ export const settingsTable: { [K in keyof ServerConfig]: Setting<K> }[keyof Serv
     fallback: 30_000,
     doc: 'time a client that lost its connection mid-round has to reconnect and resume it, never past the deadline (0: it fails at once)',
     parse: numberIn(0, 24 * 3600 * 1000, true),
+  },
+  {
+    key: 'evalSamples',
+    env: 'PRUFED_EVAL_SAMPLES',
+    fallback: 32,
+    doc: "first records of the data task's validation split on which each tier's new global is evaluated (ONNX, in the background) after every round (0: off)",
+    parse: numberIn(0, 100_000, true),
+  },
+  {
+    key: 'evalMaxNewTokens',
+    env: 'PRUFED_EVAL_MAX_NEW_TOKENS',
+    fallback: 16,
+    doc: 'most tokens greedy decoding generates per evaluated record',
+    parse: count,
   },
 ];
 

@@ -9,8 +9,8 @@
 // (and the deadline) it may say hello again on a new connection with its resume token and finish the
 // round there; only a client that never comes back fails. Each hello ack also assigns the client a
 // shard of the public train split. The /dashboard namespace (token in the handshake) gets a state
-// snapshot on every join, leave, ready, control and round transition, activity in between, and may
-// send control commands.
+// snapshot on every join, leave, ready, control and round transition (and when a round's server-side
+// evaluation lands), activity in between, and may send control commands.
 // Everything that arrives from a socket is untyped until a guard from @prufed/fl has parsed it,
 // and no handler lets an exception escape: a malformed message never takes the server down.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -92,6 +92,8 @@ export interface CoordinatorOptions {
   data: DataPlan;
   /** How long a client whose connection dropped mid-round may take to resume (0: it fails at once). */
   resumeGraceMs: number;
+  /** Called once a round's new global is stored and round:end has gone out (server-side evaluation). */
+  onRoundCommitted?: (round: number) => void;
   log: (line: string) => void;
 }
 
@@ -750,6 +752,7 @@ export class Coordinator {
     if (this.lastRound >= this.settings.totalRounds) this.status = 'finished';
     this.broadcastState();
     this.scheduleRound();
+    if (aggregated) this.options.onRoundCommitted?.(open.round);
   }
 
   /** Clients of a closed round still waiting to resume it are gone: nothing is left to resume. */
@@ -879,7 +882,7 @@ export class Coordinator {
   }
 
   /** Sends the dashboards a snapshot once the current burst of changes is over (one per tick). */
-  private broadcastState(): void {
+  broadcastState(): void {
     if (this.stateQueued) return;
     this.stateQueued = true;
     setImmediate(() => {

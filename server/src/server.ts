@@ -1,5 +1,6 @@
-// Assembles the PruFed server from a configuration: the HTTP handler (web app, model, public/, API),
-// the Socket.IO coordinator and the SQLite store, listening on one port. Used by `npm start`, the
+// Assembles the PruFed server from a configuration: the HTTP handler (web app, model, public/, API,
+// merged ONNX models), the Socket.IO coordinator, the SQLite store and the background evaluation of
+// each round's globals, listening on one port. Used by `npm start`, the
 // integration tests (port 0, temp dirs) and the benchmark.
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -11,15 +12,20 @@ import {
   ConfigError,
   initLoraAdapter,
   type LoraConfig,
+  loadTokenizer,
   parseLlamaConfig,
+  parseTaskJsonl,
 } from '@prufed/model';
 import { readModelDir } from '@prufed/model/node';
 import { Server } from 'socket.io';
 import { type Calibration, computeCalibration } from './calibration';
 import type { ServerConfig } from './config';
 import { Coordinator, type VolunteerServer } from './coordinator';
+import { type EvaluationData, Evaluator } from './evaluation';
 import { createApiHandler } from './http/api';
 import { createHttpHandler } from './http/app';
+import { createLatestModelRoute } from './http/onnx-routes';
+import { OnnxModels } from './onnx-models';
 import { Store } from './store';
 import { planTiers } from './tiers';
 
@@ -30,12 +36,17 @@ export interface RunningServer {
   token: string;
   coordinator: Coordinator;
   store: Store;
+  models: OnnxModels;
+  /** Undefined when evaluation is off (evalSamples 0, or no validation split or tokenizer). */
+  evaluator: Evaluator | undefined;
   /** Stops rounds, sockets, HTTP and the store; an open round is dropped unpersisted. */
   close(): Promise<void>;
 }
 
 export interface StartOptions {
   log?: (line: string) => void;
+  /** Awaited before each tier's evaluation (tests make evaluation slow with it). */
+  beforeEvaluation?: (round: number, tier: Tier) => Promise<void>;
 }
 
 function readModelConfig(modelDir: string) {
@@ -48,6 +59,38 @@ function readModelConfig(modelDir: string) {
     );
   }
   return parseLlamaConfig(JSON.parse(readFileSync(file, 'utf8')));
+}
+
+/**
+ * What the server evaluates each round on: the first evalSamples records of the data task's
+ * validation split (under publicRoot, as the clients' train split) and the model's tokenizer; with
+ * either missing, evaluation is off and the log says why.
+ */
+function evaluationData(config: ServerConfig, log: (line: string) => void): EvaluationData | undefined {
+  if (config.evalSamples === 0) {
+    log('prufed: server-side evaluation is off (evalSamples 0)');
+    return undefined;
+  }
+  const split = path.join(config.publicRoot, 'datasets', 'wordnet', config.dataTask, 'validation.jsonl');
+  const tokenizerFile = path.join(config.modelDir, 'tokenizer.json');
+  const missing = [split, tokenizerFile].filter((file) => !existsSync(file));
+  if (missing.length > 0) {
+    log(
+      `prufed: server-side evaluation is off: ${missing.join(' and ')} missing (build the dataset with npm run data:wordnet, use a model with its tokenizer.json, or set PRUFED_EVAL_SAMPLES=0)`,
+    );
+    return undefined;
+  }
+  const configFile = path.join(config.modelDir, 'tokenizer_config.json');
+  return {
+    task: config.dataTask,
+    records: parseTaskJsonl(readFileSync(split, 'utf8'), split).slice(0, config.evalSamples),
+    tokenizer: loadTokenizer(
+      JSON.parse(readFileSync(tokenizerFile, 'utf8')),
+      existsSync(configFile) ? JSON.parse(readFileSync(configFile, 'utf8')) : undefined,
+    ),
+    maxLength: config.seqLen,
+    maxNewTokens: config.evalMaxNewTokens,
+  };
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -112,6 +155,32 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     lora,
   };
 
+  const data = evaluationData(config, log);
+  // The coordinator holds the latest global; older rounds come from the store.
+  let latest: Coordinator | undefined;
+  const models = new OnnxModels({
+    modelDir: config.modelDir,
+    store,
+    tierPlan,
+    globalOf: (round) => (round === latest?.completedRound ? latest.currentGlobal : undefined),
+  });
+  const evaluator =
+    data &&
+    new Evaluator({
+      models,
+      tierPlan,
+      store,
+      data,
+      log,
+      onResult: () => latest?.broadcastState(),
+      beforeEvaluation: options.beforeEvaluation,
+    });
+  if (data) {
+    log(
+      `prufed: evaluating each round's tier globals on ${data.records.length} ${config.dataTask} validation records (ONNX, in the background)`,
+    );
+  }
+
   const httpServer = createServer();
   // Frames above this are refused by Socket.IO itself; updates between maxUpdateBytes and this get a reason.
   const io: VolunteerServer = new Server(httpServer, { maxHttpBufferSize: 2 * maxUpdateBytes + (1 << 20) });
@@ -140,13 +209,22 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       seed: config.dataSeed,
     },
     resumeGraceMs: config.resumeGraceMs,
+    onRoundCommitted: (round) => evaluator?.schedule(round),
     log,
   });
+  latest = coordinator;
+  const onnxRoutes = { models, coordinator, store, tierPlan, modelId };
   const handler = createHttpHandler({
     webRoot: config.webRoot,
     publicRoot: config.publicRoot,
     mounts: [{ prefix: manifest.baseUrl, root: config.modelDir }],
-    api: createApiHandler({ coordinator, store, tierPlan, token: config.dashboardToken, modelId }),
+    api: createApiHandler({
+      ...onnxRoutes,
+      token: config.dashboardToken,
+      evaluator,
+      evaluationSamples: data?.records.length ?? 0,
+    }),
+    routes: [createLatestModelRoute(onnxRoutes)],
     pages: { '/dashboard': 'dashboard.html' },
   });
   httpServer.on('request', (req, res) => {
@@ -170,8 +248,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     token: config.dashboardToken,
     coordinator,
     store,
+    models,
+    evaluator,
     async close() {
       coordinator.stop();
+      await evaluator?.stop();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       httpServer.closeAllConnections();

@@ -3,7 +3,9 @@
 // temporary name, flushed and renamed before its row is committed, so a crash at any moment leaves
 // either a complete round (file and rows) or none of it; restarting resumes from the last one. The
 // strategy's server state (FedAdam's moments) is stored in the round's transaction, float64 BLOBs,
-// only for the last completed round: resuming needs nothing older.
+// only for the last completed round: resuming needs nothing older. Server-side evaluations of a
+// round's per-tier globals arrive later, each in its own row, and join the round's per-tier metrics
+// as eval_loss and eval_<metric>.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { RoundMetrics, ServerState, Tier, TierRoundMetrics } from '@prufed/fl';
@@ -43,6 +45,17 @@ CREATE TABLE IF NOT EXISTS round_tiers (
   clients INTEGER NOT NULL,
   samples INTEGER NOT NULL,
   metrics TEXT NOT NULL,
+  PRIMARY KEY (run_id, round, tier)
+);
+CREATE TABLE IF NOT EXISTS round_evaluations (
+  run_id INTEGER NOT NULL,
+  round INTEGER NOT NULL,
+  tier TEXT NOT NULL,
+  samples INTEGER NOT NULL,
+  loss REAL NOT NULL,
+  metric TEXT NOT NULL,
+  value REAL NOT NULL,
+  ms REAL NOT NULL,
   PRIMARY KEY (run_id, round, tier)
 );
 CREATE TABLE IF NOT EXISTS clients (
@@ -85,6 +98,21 @@ export interface TierMetrics {
   samples: number;
   /** Sample-weighted mean of each metric over the tier's clients. */
   metrics: Record<string, number>;
+}
+
+/** The server's evaluation of one tier's global of one round on the validation sample. */
+export interface TierEvaluation {
+  round: number;
+  tier: Tier;
+  /** Validation records evaluated. */
+  samples: number;
+  /** Mean cross-entropy over the response tokens (instruction format). */
+  loss: number;
+  /** The task metric: exact_match over accepted answers, or token_f1 for define. */
+  metric: 'exact_match' | 'token_f1';
+  value: number;
+  /** Wall-clock time of the evaluation: export, session, loss and decoding. */
+  ms: number;
 }
 
 export interface ClientOutcome {
@@ -315,13 +343,53 @@ export class Store {
     }));
   }
 
+  /**
+   * Per-tier metrics of every completed round, by round then tier: the clients' means, plus eval_loss
+   * and eval_<metric> where the server evaluated the tier's global (a tier nobody trained in gets a
+   * row with 0 clients then).
+   */
   tierMetrics(): TierRoundMetrics[] {
     const rows = this.db
       .prepare(
         'SELECT round, tier, clients, samples, metrics FROM round_tiers WHERE run_id = ? ORDER BY round, tier',
       )
       .all(this.runId) as { round: number; tier: Tier; clients: number; samples: number; metrics: string }[];
-    return rows.map((row) => ({ ...row, metrics: JSON.parse(row.metrics) }));
+    const merged = new Map<string, TierRoundMetrics>(
+      rows.map((row) => [`${row.round}:${row.tier}`, { ...row, metrics: JSON.parse(row.metrics) }]),
+    );
+    for (const evaluation of this.evaluations()) {
+      const key = `${evaluation.round}:${evaluation.tier}`;
+      const row = merged.get(key) ?? {
+        round: evaluation.round,
+        tier: evaluation.tier,
+        clients: 0,
+        samples: 0,
+        metrics: {},
+      };
+      row.metrics.eval_loss = evaluation.loss;
+      row.metrics[`eval_${evaluation.metric}`] = evaluation.value;
+      merged.set(key, row);
+    }
+    return [...merged.values()].sort((a, b) => a.round - b.round || (a.tier < b.tier ? -1 : 1));
+  }
+
+  recordEvaluation(evaluation: TierEvaluation): void {
+    const { round, tier, samples, loss, metric, value, ms } = evaluation;
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO round_evaluations (run_id, round, tier, samples, loss, metric, value, ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(this.runId, round, tier, samples, loss, metric, value, ms);
+  }
+
+  /** Every stored evaluation of the current run, by round then tier. */
+  evaluations(): TierEvaluation[] {
+    return this.db
+      .prepare(
+        'SELECT round, tier, samples, loss, metric, value, ms FROM round_evaluations WHERE run_id = ? ORDER BY round, tier',
+      )
+      .all(this.runId) as TierEvaluation[];
   }
 
   lastRound(): number {

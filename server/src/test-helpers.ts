@@ -7,7 +7,7 @@ import path from 'node:path';
 import { readSafetensors, type Tensor, writeSafetensors } from '@prufed/model';
 import { makeTempTinyModel } from '@prufed/model/node';
 import { loadServerConfig, type ServerConfig } from './config';
-import { type RunningServer, startServer } from './server';
+import { type RunningServer, type StartOptions, startServer } from './server';
 
 export const testToken = 'test-token';
 
@@ -30,6 +30,7 @@ export async function startTestServer(
   modelDir: string,
   dataDir: string,
   overrides: Partial<ServerConfig> = {},
+  options: Omit<StartOptions, 'log'> = {},
 ): Promise<TestServer> {
   const { config } = loadServerConfig({}, process.cwd(), {
     port: 0,
@@ -47,7 +48,7 @@ export async function startTestServer(
     ...overrides,
   });
   const logs: string[] = [];
-  const server = await startServer(config, { log: (line) => logs.push(line) });
+  const server = await startServer(config, { ...options, log: (line) => logs.push(line) });
   return { ...server, config, logs };
 }
 

@@ -1,7 +1,8 @@
 // The volunteer page: what PruFed is and what stays on the device, the capability card, the local
 // data card (public demo data or the volunteer's own JSONL, which never leaves the browser), the
 // join flow (hello, download with progress in bytes, leave at any time) and the live view of the
-// round loop (round, local step, loss chart, examples/s, bytes up and down, rounds contributed).
+// round loop (round, local step, loss chart, examples/s, bytes up and down, rounds contributed), and
+// once joined, "Try the model": the tier's latest global answering a prompt in this browser.
 // A joined tab that is reloaded joins again by itself, restores its checkpoint and, when it was
 // training a round that is still open, claims that round back and finishes it.
 import { type ChangeEvent, useEffect, useRef, useState } from 'react';
@@ -12,6 +13,7 @@ import { RoundLoop, type VolunteerStats } from './round-loop';
 import { chooseTier, type TierChoice } from './tier';
 import { getTrainer } from './trainer-client';
 import { LineChart } from './ui/LineChart';
+import { TryModel } from './ui/TryModel';
 import {
   connect,
   fetchTokenizer,
@@ -398,6 +400,14 @@ export function App() {
       <JoinStatus state={join} />
       {stats && join.step === 'joined' && (
         <LiveView stats={stats} modelBytes={join.model.progress.fetchedBytes} />
+      )}
+      {join.step === 'joined' && (
+        <TryModel
+          tier={join.ack.tier}
+          modelUrl={`/models/latest/${join.ack.tier}.onnx`}
+          tokenizer={() => fetchTokenizer(join.ack.manifest)}
+          maxLength={join.ack.train.seqLen}
+        />
       )}
     </main>
   );

@@ -12,9 +12,7 @@ import {
   encodeInstruction,
   FormatError,
   formatPrompt,
-  InputError,
   type InstructionTokenizer,
-  loadTokenizer,
   makeBatch,
   parseTaskJsonl,
   promptFor,
@@ -85,22 +83,6 @@ export function parseOwnJsonl(text: string, fileName: string): LocalData {
     throw new FormatError(`${fileName} holds no examples; give at least one line of JSON`);
   }
   return { source: `your file ${fileName} (stays in this browser)`, own: true, examples };
-}
-
-/** The instruction tokenizer of the model's tokenizer.json. */
-export function instructionTokenizer(tokenizerJson: unknown, modelId: string): InstructionTokenizer {
-  const tokenizer = loadTokenizer(tokenizerJson);
-  if (tokenizer.eosId === undefined) {
-    throw new InputError(
-      `${modelId}'s tokenizer.json has no end-of-sequence token; the model cannot be tuned`,
-    );
-  }
-  return {
-    encode: (text) => tokenizer.encode(text, { addSpecialTokens: false }),
-    eosId: tokenizer.eosId,
-    padId: tokenizer.padId ?? tokenizer.eosId,
-    bosId: tokenizer.bosId,
-  };
 }
 
 /** The batch of one local step: batchSize examples drawn uniformly with `rng`, cut to seqLen tokens. */

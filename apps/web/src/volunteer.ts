@@ -13,10 +13,10 @@ import {
   type ResumeRequest,
   type ServerToClientEvents,
 } from '@prufed/fl';
-import { InputError, type InstructionTokenizer } from '@prufed/model';
+import { InputError, instructionTokenizer, loadTokenizer } from '@prufed/model';
 import { io, type Socket } from 'socket.io-client';
 import type { OwnDataStore } from './checkpoint';
-import { assignedData, instructionTokenizer, type LocalData, parseOwnJsonl } from './local-data';
+import { assignedData, type LocalData, parseOwnJsonl } from './local-data';
 import type { RoundChannel, RoundLoop, RoundTrainer } from './round-loop';
 import type { TierChoice } from './tier';
 import { progressCallback, type Trainer, transferBatch, transferCopy } from './trainer-client';
@@ -86,9 +86,12 @@ async function fetchOk(url: string, what: string): Promise<Response> {
 }
 
 /** The model's tokenizer, in the instruction format's terms. */
-export async function fetchTokenizer(manifest: ModelManifest): Promise<InstructionTokenizer> {
+export async function fetchTokenizer(
+  manifest: ModelManifest,
+): Promise<ReturnType<typeof instructionTokenizer>> {
   const url = new URL('tokenizer.json', new URL(manifest.baseUrl, window.location.href)).href;
-  return instructionTokenizer(await (await fetchOk(url, 'the model tokenizer')).json(), manifest.modelId);
+  const json: unknown = await (await fetchOk(url, 'the model tokenizer')).json();
+  return instructionTokenizer(loadTokenizer(json), manifest.modelId);
 }
 
 /** The volunteer's own file when one is stored, else the shard of public data the server assigned. */

@@ -9,7 +9,7 @@ import {
   encodeRecord,
   greedyDecode,
   InputError,
-  type InstructionTokenizer,
+  instructionTokenizer,
   loadTokenizer,
   type PrufedTokenizer,
   packedLoss,
@@ -114,18 +114,8 @@ async function evalTask(
   const file = path.join(options.data, options.task, `${options.split}.jsonl`);
   const records = parseTaskJsonl(await readInputText(file, 'task split'), file).slice(0, options.limit);
   if (records.length === 0) throw new InputError(`${file} holds no records`);
-  const eosId = tokenizer.eosId;
-  if (eosId === undefined) {
-    throw new InputError(
-      "the model's tokenizer.json has no end-of-sequence token, which greedy decoding stops at",
-    );
-  }
-  const instructionTokenizer: InstructionTokenizer = {
-    encode: (text) => tokenizer.encode(text, { addSpecialTokens: false }),
-    eosId,
-    padId: tokenizer.padId ?? eosId,
-    bosId: tokenizer.bosId,
-  };
+  const instruction = instructionTokenizer(tokenizer);
+  const eosId = instruction.eosId;
   const bar = progressBar(`${options.task}/${options.split}`);
   bar.start(2 * records.length, 0);
   try {
@@ -134,8 +124,8 @@ async function evalTask(
     for (let start = 0; start < records.length; start += options.batchSize) {
       const chunk = records.slice(start, start + options.batchSize);
       const padded = padInstructionBatch(
-        chunk.map((record) => encodeRecord(instructionTokenizer, record, maxLength)),
-        instructionTokenizer.padId,
+        chunk.map((record) => encodeRecord(instruction, record, maxLength)),
+        instruction.padId,
       );
       const batch: Batch = {
         batchSize: padded.batch,
@@ -152,8 +142,8 @@ async function evalTask(
     }
     const predictions: string[] = [];
     for (const record of records) {
-      const bos = instructionTokenizer.bosId === undefined ? [] : [instructionTokenizer.bosId];
-      const prompt = [...bos, ...instructionTokenizer.encode(promptFor(record))];
+      const bos = instruction.bosId === undefined ? [] : [instruction.bosId];
+      const prompt = [...bos, ...instruction.encode(promptFor(record))];
       const generated = await greedyDecode(engine, prompt, options.maxNewTokens, eosId, maxLength);
       predictions.push(tokenizer.decode(generated, { skipSpecialTokens: true }).trim());
       bar.increment();

@@ -24,7 +24,7 @@ import {
   encodeRecord,
   httpFetchRange,
   InputError,
-  type InstructionTokenizer,
+  instructionTokenizer,
   loadLlamaWeights,
   loadTokenizer,
   makeBatch,
@@ -135,14 +135,7 @@ export async function runVolunteer(options: VolunteerOptions): Promise<Volunteer
     const file = await openSafetensorsByRange(httpFetchRange(new URL('model.safetensors', modelUrl).href));
     const weights = await loadLlamaWeights(config, (name) => file.readTensor(name), keptLayers);
     const tokenizer = loadTokenizer(await fetchJson(new URL('tokenizer.json', modelUrl)));
-    if (tokenizer.eosId === undefined)
-      throw new InputError(`${manifest.modelId}'s tokenizer has no end-of-sequence token`);
-    const instructionTokenizer: InstructionTokenizer = {
-      encode: (text) => tokenizer.encode(text, { addSpecialTokens: false }),
-      eosId: tokenizer.eosId,
-      padId: tokenizer.padId ?? tokenizer.eosId,
-      bosId: tokenizer.bosId,
-    };
+    const instruction = instructionTokenizer(tokenizer, manifest.modelId);
     // The server's assignment unless --data or --shard says otherwise.
     const dataSource = options.data ?? new URL(hello.data.url, options.serverUrl).href;
     const shard: DataShard | null = options.shard
@@ -188,16 +181,12 @@ export async function runVolunteer(options: VolunteerOptions): Promise<Volunteer
         let steps = 0;
         for (; steps < train.localSteps && events.length === 0; steps++) {
           const examples = Array.from({ length: train.batchSize }, () =>
-            encodeRecord(
-              instructionTokenizer,
-              records[Math.floor(rng.uniform() * records.length)],
-              train.seqLen,
-            ),
+            encodeRecord(instruction, records[Math.floor(rng.uniform() * records.length)], train.seqLen),
           );
           const batch = makeBatch(
             examples.map((example) => example.inputIds),
             examples.map((example) => example.labels),
-            instructionTokenizer.padId,
+            instruction.padId,
           );
           const { loss } = await engine.trainStep(batch, { ...defaultAdamW, lr: train.learningRate });
           lossSum += loss;

@@ -78,3 +78,101 @@ export async function onnxLogits(
   }
   return { shape: [...logits.dims], data: logits.data as Float32Array };
 }
+
+/** Logits (B, T, V) of token ids (B, T): a session bound to the ONNX Runtime that runs it. */
+export type LogitsFunction = (inputIds: Int32Array, B: number, T: number) => Promise<Tensor>;
+
+/** Label value ignored by the loss (HF convention). */
+const ignoredLabel = -100;
+
+/**
+ * Mean cross-entropy (nats) over the labelled targets of a batch, HF convention: labels (B, T) are
+ * aligned with the inputs and the logits at t predict labels[t + 1]; -100 is masked. NaN without targets.
+ */
+export async function batchLoss(
+  logits: LogitsFunction,
+  batch: { batchSize: number; seqLen: number; inputIds: Int32Array; labels: Int32Array },
+): Promise<{ loss: number; tokens: number }> {
+  const { batchSize: B, seqLen: T, labels } = batch;
+  if (labels.length !== B * T) {
+    throw new InputError(`labels must hold B * T = ${B * T} values (-100 = masked), got ${labels.length}`);
+  }
+  const out = await logits(batch.inputIds, B, T); // (B, T, V)
+  const V = out.shape[2];
+  let sum = 0;
+  let tokens = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t + 1 < T; t++) {
+      const target = labels[b * T + t + 1];
+      if (target === ignoredLabel) continue;
+      if (!Number.isInteger(target) || target < 0 || target >= V) {
+        throw new InputError(`labels[${b * T + t + 1}] = ${target} must be -100 or a token id in [0, ${V})`);
+      }
+      const row = out.data.subarray((b * T + t) * V, (b * T + t + 1) * V); // (V)
+      let max = Number.NEGATIVE_INFINITY;
+      for (let v = 0; v < V; v++) max = Math.max(max, row[v]);
+      let expSum = 0;
+      for (let v = 0; v < V; v++) expSum += Math.exp(row[v] - max);
+      sum += Math.log(expSum) + max - row[target];
+      tokens++;
+    }
+  }
+  return { loss: tokens === 0 ? Number.NaN : sum / tokens, tokens };
+}
+
+export interface GreedyOptions {
+  maxNewTokens: number;
+  eosId: number;
+  /** Fills the rows of shorter sequences; causal attention keeps it from touching the real tokens. */
+  padId: number;
+  /** Longest sequence, prompt included (the model's max_sequence_length). */
+  maxLength: number;
+  /** Called with each new token as it is chosen (prompt index, token id), e.g. to stream text. */
+  onToken?: (prompt: number, token: number) => void;
+}
+
+/**
+ * Greedy decoding of several prompts together: each step runs the model once on the unfinished
+ * sequences, right-padded to the longest (no KV cache; answers are short), and appends each one's
+ * most likely next token (lowest id on ties) until eosId, maxNewTokens or maxLength. Right padding
+ * is exact: under the causal mask a position never sees the padding after it. Returns the new
+ * tokens of each prompt without the final eos.
+ */
+export async function greedyDecodeBatch(
+  logits: LogitsFunction,
+  prompts: readonly (readonly number[])[],
+  options: GreedyOptions,
+): Promise<number[][]> {
+  const { maxNewTokens, eosId, padId, maxLength } = options;
+  const empty = prompts.findIndex((prompt) => prompt.length === 0);
+  if (empty >= 0) throw new InputError(`prompt ${empty} has no tokens; give every prompt at least one`);
+  const sequences = prompts.map((prompt) => [...prompt]);
+  const generated = prompts.map((): number[] => []);
+  const finished = prompts.map(() => false);
+  for (let step = 0; step < maxNewTokens; step++) {
+    const active = sequences.flatMap((ids, i) => (!finished[i] && ids.length < maxLength ? [i] : []));
+    if (active.length === 0) break;
+    const B = active.length;
+    const T = Math.max(...active.map((i) => sequences[i].length));
+    const inputIds = new Int32Array(B * T).fill(padId); // (B, T)
+    for (const [b, i] of active.entries()) inputIds.set(sequences[i], b * T);
+    const out = await logits(inputIds, B, T); // (B, T, V)
+    const V = out.shape[2];
+    active.forEach((i, b) => {
+      const last = out.data.subarray(
+        (b * T + sequences[i].length - 1) * V,
+        (b * T + sequences[i].length) * V,
+      ); // (V)
+      let next = 0;
+      for (let v = 1; v < V; v++) if (last[v] > last[next]) next = v;
+      if (next === eosId) {
+        finished[i] = true;
+        return;
+      }
+      sequences[i].push(next);
+      generated[i].push(next);
+      options.onToken?.(i, next);
+    });
+  }
+  return generated;
+}

@@ -1,22 +1,23 @@
 // The researcher JSON API (token required: `Authorization: Bearer <token>` or `?token=`):
 //   GET /api/state                    the dashboard's snapshot (status, settings, clients, rounds,
-//                                     per-tier metrics, rejections) plus the run id and all counters
+//                                     per-tier metrics with the server's evaluations, rejections) plus
+//                                     the run id, all counters and the evaluation queue with timings
 //   GET /api/rounds/:n/adapter?tier=  round n's global adapter as PEFT safetensors (the tier's layers)
 //   GET /api/rounds/:n/adapter-config?tier=  the matching PEFT adapter_config.json
+//   GET /api/rounds/:n/model.onnx?tier=  round n's tier global merged into the base model, as ONNX
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { tiers } from '@prufed/fl';
 import { adapterFromPeft, adapterToPeft } from '@prufed/model';
-import { type Coordinator, tokenMatches } from '../coordinator';
-import type { Store } from '../store';
-import { sliceAdapter, type TierPlan } from '../tiers';
+import { tokenMatches } from '../coordinator';
+import type { Evaluator } from '../evaluation';
+import { sliceAdapter } from '../tiers';
 import { sendJson } from './app';
+import { enabledTier, type OnnxRouteOptions, sendOnnx } from './onnx-routes';
 
-export interface ApiOptions {
-  coordinator: Coordinator;
-  store: Store;
-  tierPlan: TierPlan;
+export interface ApiOptions extends OnnxRouteOptions {
   token: string;
-  modelId: string;
+  /** Undefined when evaluation is off. */
+  evaluator?: Evaluator;
+  evaluationSamples: number;
 }
 
 function presentedToken(req: IncomingMessage, url: URL): string | null {
@@ -26,10 +27,12 @@ function presentedToken(req: IncomingMessage, url: URL): string | null {
 }
 
 export function createApiHandler(options: ApiOptions) {
-  const { coordinator, store, tierPlan } = options;
-  return (req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
-    const adapterRoute = /^\/api\/rounds\/(0|[1-9][0-9]{0,8})\/(adapter|adapter-config)$/.exec(url.pathname);
-    if (url.pathname !== '/api/state' && !adapterRoute) return false;
+  const { coordinator, store, tierPlan, evaluator } = options;
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
+    const roundRoute = /^\/api\/rounds\/(0|[1-9][0-9]{0,8})\/(adapter|adapter-config|model\.onnx)$/.exec(
+      url.pathname,
+    );
+    if (url.pathname !== '/api/state' && !roundRoute) return false;
     if (!tokenMatches(presentedToken(req, url), options.token)) {
       res.setHeader('WWW-Authenticate', 'Bearer');
       sendJson(res, 401, {
@@ -37,21 +40,36 @@ export function createApiHandler(options: ApiOptions) {
       });
       return true;
     }
-    if (!adapterRoute) {
+    if (!roundRoute) {
       sendJson(res, 200, {
         ...coordinator.snapshot(),
         runId: store.currentRunId,
         counters: coordinator.counters,
+        evaluation: {
+          enabled: evaluator !== undefined,
+          samples: evaluator ? options.evaluationSamples : 0,
+          ...(evaluator?.status() ?? { running: null, pending: null, skipped: [] }),
+          results: store.evaluations(),
+        },
       });
       return true;
     }
-    const round = Number(adapterRoute[1]);
+    const round = Number(roundRoute[1]);
     const tierParam = url.searchParams.get('tier');
-    const tier = tiers.find((name) => name === tierParam);
-    if (tierParam !== null && (!tier || !tierPlan.layers[tier])) {
-      sendJson(res, 400, {
-        error: `tier must be one of ${tierPlan.enabled.join(', ')}, got "${tierParam.slice(0, 16)}"`,
-      });
+    const parsed = tierParam === null ? undefined : enabledTier(tierParam, tierPlan);
+    if (parsed && 'error' in parsed) {
+      sendJson(res, 400, { error: parsed.error });
+      return true;
+    }
+    const tier = parsed?.tier;
+    if (roundRoute[2] === 'model.onnx') {
+      if (tier === undefined) {
+        sendJson(res, 400, {
+          error: `a model is one tier's variant; add ?tier= with one of ${tierPlan.enabled.join(', ')}`,
+        });
+      } else {
+        await sendOnnx(req, res, options, round, tier);
+      }
       return true;
     }
     const bytes = store.adapterBytes(round);
@@ -65,7 +83,7 @@ export function createApiHandler(options: ApiOptions) {
     const peft = tier
       ? adapterToPeft(sliceAdapter(adapter, tierPlan.layers[tier]!))
       : { safetensors: bytes, config: store.runPeftConfig };
-    if (adapterRoute[2] === 'adapter-config') {
+    if (roundRoute[2] === 'adapter-config') {
       sendJson(res, 200, peft.config);
       return true;
     }

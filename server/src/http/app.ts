@@ -1,8 +1,11 @@
-// The HTTP request handler: JSON API first, then the built web app (with its pages at clean paths,
+// The HTTP request handler: JSON API first, then generated routes, then the built web app (with its pages at clean paths,
 // e.g. /dashboard), then extra mounts (the served model directory), then public/ (models, datasets).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setSecurityHeaders } from './security-headers';
 import { resolveUnderRoot, serveFile } from './static-files';
+
+/** Answers a request and returns true, or returns false (nothing written) when the path is not its own. */
+export type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 
 export interface HttpOptions {
   /** The built web app (vite build output). */
@@ -10,7 +13,9 @@ export interface HttpOptions {
   /** public/: model checkpoints and datasets, served with byte-range support. */
   publicRoot: string;
   /** Routes under /api/ other than /api/health; returns false when it has no such route. */
-  api?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
+  api?: Route;
+  /** Generated responses outside /api/ (e.g. the latest ONNX models), tried before static files. */
+  routes?: Route[];
   /** Directories served under a URL prefix ending in '/', e.g. the model at /models/<id>/. */
   mounts?: { prefix: string; root: string }[];
   /** Pages of the web app by path, e.g. /dashboard -> dashboard.html. */
@@ -40,10 +45,11 @@ export function createHttpHandler(options: HttpOptions) {
       return;
     }
     if (url.pathname.startsWith('/api/')) {
-      if (options.api?.(req, res, url)) return;
+      if (await options.api?.(req, res, url)) return;
       sendJson(res, 404, { error: `no API route ${url.pathname}` });
       return;
     }
+    for (const route of options.routes ?? []) if (await route(req, res, url)) return;
     const page = Object.hasOwn(options.pages ?? {}, url.pathname) ? options.pages![url.pathname] : undefined;
     const urlPath = page
       ? `/${page}`

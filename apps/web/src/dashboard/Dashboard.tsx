@@ -1,8 +1,9 @@
 // The researcher dashboard (/dashboard?token=...): connects to the coordinator's /dashboard
 // namespace with the token, shows the live clients with their devices and data shards, the rounds
-// timeline, per-tier charts of the training loss and of server-side evaluation, the per-layer
-// coverage and update norms of a round, rejected updates with reasons, the run controls, and
-// downloads of each tier's global adapter and of the metrics. The socket's snapshots (sent on every
+// timeline, per-tier charts of the training loss and of the server-side evaluation of each round's
+// globals (eval_* metrics, which land after their round), the per-layer coverage and update norms of
+// a round, rejected updates with reasons, the run controls, downloads of each tier's global adapter,
+// merged ONNX model and of the metrics, and "Try the model" on a tier's latest global. The socket's snapshots (sent on every
 // join, leave, ready and round transition) and activity drive the page: it never polls the API.
 import {
   type ControlAck,
@@ -17,9 +18,11 @@ import {
   type Tier,
   tiers,
 } from '@prufed/fl';
+import { instructionTokenizer, loadTokenizer } from '@prufed/model';
 import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { io, type Socket } from 'socket.io-client';
 import { LineChart } from '../ui/LineChart';
+import { TryModel } from '../ui/TryModel';
 import {
   applyActivity,
   coverageRows,
@@ -41,8 +44,8 @@ interface Rejection {
   reason: string;
 }
 
-/** Evaluation metrics are the server's (a later issue): any per-tier metric other than the clients' loss. */
-const trainingMetrics = new Set(['loss']);
+/** Per-tier metrics of the server's evaluation (the others are the clients' training means). */
+const evaluationPrefix = 'eval_';
 
 function Refused({ message }: { message: string }) {
   return (
@@ -133,6 +136,7 @@ export function Dashboard() {
   const [events, setEvents] = useState<string[]>([]);
   const [controlResult, setControlResult] = useState('');
   const [coverageRound, setCoverageRound] = useState<number | null>(null);
+  const [tryTier, setTryTier] = useState<Tier | null>(null);
   const socket = useRef<DashboardSocket | null>(null);
 
   useEffect(() => {
@@ -181,7 +185,13 @@ export function Dashboard() {
   const enabledTiers = tiers.filter((tier) => state.tiers[tier] !== undefined);
   const tierRows = state.tierMetrics;
   const loss = tierSeries(tierRows, enabledTiers, 'loss');
-  const evaluation = metricNames(tierRows).filter((name) => !trainingMetrics.has(name));
+  const evaluation = metricNames(tierRows).filter((name) => name.startsWith(evaluationPrefix));
+  const triedTier = tryTier ?? enabledTiers.at(-1)!;
+  const tokenizer = async () => {
+    const response = await fetch(`/models/${encodeURIComponent(state.modelId)}/tokenizer.json`);
+    if (!response.ok) throw new Error(`the model's tokenizer.json: HTTP ${response.status}`);
+    return instructionTokenizer(loadTokenizer(await response.json()), state.modelId);
+  };
   const numLayers = Math.max(
     0,
     ...Object.values(state.tiers)
@@ -285,7 +295,7 @@ export function Dashboard() {
             xLabel="round"
             x={[]}
             series={[]}
-            empty="No evaluation metrics in this run: the server does not evaluate rounds yet."
+            empty="No evaluation yet: the server evaluates each tier's new global in the background after every round (PRUFED_EVAL_SAMPLES; 0 turns it off)."
             testId="evaluation-chart"
           />
         ) : (
@@ -294,7 +304,7 @@ export function Dashboard() {
             return (
               <LineChart
                 key={name}
-                title={`Evaluation: ${name} by tier`}
+                title={`Server-side evaluation: ${name.slice(evaluationPrefix.length)} by tier`}
                 xLabel="round"
                 x={series.rounds}
                 series={enabledTiers.map((tier) => ({
@@ -310,6 +320,30 @@ export function Dashboard() {
         )}
       </div>
 
+      <p>
+        <label>
+          Try tier{' '}
+          <select
+            value={triedTier}
+            onChange={(event) => setTryTier(event.target.value as Tier)}
+            data-testid="try-tier"
+          >
+            {enabledTiers.map((tier) => (
+              <option key={tier} value={tier}>
+                {tier}
+              </option>
+            ))}
+          </select>
+        </label>
+      </p>
+      <TryModel
+        key={triedTier}
+        tier={triedTier}
+        modelUrl={`/models/latest/${triedTier}.onnx`}
+        tokenizer={tokenizer}
+        maxLength={state.settings.train.seqLen}
+      />
+
       <div className="grid">
         <section className="card" style={{ flex: '1 1 440px' }}>
           <h2>Rounds</h2>
@@ -323,6 +357,7 @@ export function Dashboard() {
                   <th>samples</th>
                   <th>loss by tier</th>
                   <th>adapters</th>
+                  <th>ONNX</th>
                 </tr>
               </thead>
               <tbody>
@@ -340,7 +375,7 @@ export function Dashboard() {
                     <td>{round.totalSamples}</td>
                     <td data-testid="round-tier-loss">
                       {tierRows
-                        .filter((row) => row.round === round.round)
+                        .filter((row) => row.round === round.round && row.clients > 0)
                         .map((row) => `${row.tier}: ${row.metrics.loss?.toFixed(3) ?? '—'}`)
                         .join(' · ')}
                     </td>
@@ -355,6 +390,17 @@ export function Dashboard() {
                         </a>
                       ))}
                     </td>
+                    <td>
+                      {enabledTiers.map((tier) => (
+                        <a
+                          key={tier}
+                          href={`/api/rounds/${round.round}/model.onnx?tier=${tier}&token=${encodeURIComponent(token)}`}
+                          data-testid={`onnx-${round.round}-${tier}`}
+                        >
+                          {tier}{' '}
+                        </a>
+                      ))}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -364,7 +410,8 @@ export function Dashboard() {
             <button type="button" onClick={downloadCsv} data-testid="metrics-csv">
               Download metrics (CSV)
             </button>
-            Adapters are PEFT safetensors of each tier's layers (the round's global).
+            Adapters are PEFT safetensors of each tier's layers (the round's global); ONNX is the tier's
+            pruned model with that adapter merged in.
           </p>
         </section>
 

@@ -4,6 +4,7 @@
 //
 // B batch, T tokens.
 import { InputError } from '../errors';
+import type { PrufedTokenizer } from '../tokenizer';
 import type { TaskName, TaskRecord } from './task';
 
 /** Label value ignored by the loss (Hugging Face / PyTorch cross-entropy convention). */
@@ -15,6 +16,30 @@ export interface InstructionTokenizer {
   eosId: number;
   padId: number;
   bosId?: number;
+}
+
+/**
+ * The instruction-format view of a loaded tokenizer (no special tokens from encode; padding falls back
+ * to end-of-sequence). `model` names the model in the error when its tokenizer has no end-of-sequence
+ * token, which the format and greedy decoding need.
+ */
+export function instructionTokenizer(
+  tokenizer: PrufedTokenizer,
+  model = 'the model',
+): InstructionTokenizer & Pick<PrufedTokenizer, 'decode'> {
+  const eosId = tokenizer.eosId;
+  if (eosId === undefined) {
+    throw new InputError(
+      `${model}'s tokenizer.json has no end-of-sequence token, which the instruction format and greedy decoding need`,
+    );
+  }
+  return {
+    encode: (text) => tokenizer.encode(text, { addSpecialTokens: false }),
+    eosId,
+    padId: tokenizer.padId ?? eosId,
+    bosId: tokenizer.bosId,
+    decode: (ids, options) => tokenizer.decode(ids, options),
+  };
 }
 
 /** The instruction of each task. */
