@@ -1,21 +1,17 @@
 // The benchmark case: the FLOP count against a hand count, and the files round trip exactly.
+
+import { type BenchShape, benchModelShape } from '@prufed/model/testing';
 import { describe, expect, it } from 'vitest';
-import {
-  type BenchShape,
-  benchShapes,
-  caseFromFiles,
-  caseToFiles,
-  flopsPerStep,
-  makeBenchCase,
-} from './case';
+import { caseFromFiles, caseToFiles, flopsPerStep, makeBenchCase } from './case';
 
 describe('flopsPerStep', () => {
   it('counts the default shape by hand', () => {
     // N = 256 rows. Per layer, forward: base 2 N (128 128 + 2 128 64 + 128 128 + 3 128 384) = 100663296,
     // LoRA 2 N 8 (256 + 192 + 192 + 256 + 3 512) = 9961472, attention 4 4 4 64 64 32 = 8388608;
     // LM head 2 N 128 2048 = 134217728. Step: 12 (2 base + 3 (LoRA + attention)) + 2 head.
-    const shape = benchShapes.find((s) => s.name === 'default')!;
-    expect(flopsPerStep(shape)).toBe(12 * (2 * 100663296 + 3 * (9961472 + 8388608)) + 2 * 134217728);
+    expect(flopsPerStep(benchModelShape('default'))).toBe(
+      12 * (2 * 100663296 + 3 * (9961472 + 8388608)) + 2 * 134217728,
+    );
   });
 });
 

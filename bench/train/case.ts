@@ -1,5 +1,5 @@
-// The benchmark case every runner trains on: model shape, random base weights, LoRA adapter, batch
-// and AdamW settings, generated once by the harness and handed to every runner as the same bytes
+// The benchmark case every runner trains on: a shape of @prufed/model/testing's benchModelShapes with
+// random base weights, LoRA adapter, batch and AdamW settings, generated once by the harness and handed to every runner as the same bytes
 // (project formats: safetensors weights, a PEFT adapter, a batch JSON). Also the one FLOP count
 // used for every runner's GFLOP/s.
 // Dimension letters: B batch, T tokens, N = B * T rows, C hidden, NH heads, NKV kv-heads, HS head
@@ -26,25 +26,7 @@ import {
   readSafetensors,
   writeSafetensors,
 } from '@prufed/model';
-
-export interface BenchShape {
-  name: string;
-  L: number;
-  C: number;
-  NH: number;
-  NKV: number;
-  F: number;
-  V: number;
-  B: number;
-  T: number;
-  R: number;
-}
-
-/** The shipped default model's shape (tied embeddings), and a larger one for the matmul-efficiency target. */
-export const benchShapes: readonly BenchShape[] = [
-  { name: 'default', L: 12, C: 128, NH: 4, NKV: 2, F: 384, V: 2048, B: 4, T: 64, R: 8 },
-  { name: 'large', L: 8, C: 256, NH: 8, NKV: 4, F: 768, V: 2048, B: 4, T: 64, R: 8 },
-];
+import { type BenchShape, benchLlamaConfig } from '@prufed/model/testing';
 
 const seeds = { weights: 1, adapter: 2, batch: 3 };
 
@@ -58,25 +40,9 @@ export interface BenchCase {
   optimizer: AdamWConfig;
 }
 
-export function benchConfig(shape: BenchShape): LlamaConfig {
-  return {
-    hiddenSize: shape.C,
-    intermediateSize: shape.F,
-    numHiddenLayers: shape.L,
-    numAttentionHeads: shape.NH,
-    numKeyValueHeads: shape.NKV,
-    headDim: shape.C / shape.NH,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    vocabSize: shape.V,
-    maxPositionEmbeddings: Math.max(shape.T, 256),
-    tieWordEmbeddings: true,
-  };
-}
-
 /** Deterministic case: random weights (std 0.02), a fresh adapter on all layers and all 7 targets, random tokens. */
 export function makeBenchCase(shape: BenchShape): BenchCase {
-  const config = benchConfig(shape);
+  const config = benchLlamaConfig(shape);
   const keptLayers = Array.from({ length: shape.L }, (_, i) => i);
   // The first T/8 labels of every row are masked (-100), like an instruction prompt.
   const promptTokens = Math.floor(shape.T / 8);
@@ -165,7 +131,7 @@ export function caseFromFiles(files: CaseFiles): BenchCase {
 export function flopsPerStep(shape: BenchShape): number {
   const { L, C, NH, NKV, F, V, B, T, R } = shape;
   if (C % NH !== 0) throw new InputError(`hidden size ${C} must be a multiple of the head count ${NH}`);
-  const config = benchConfig(shape);
+  const config = benchLlamaConfig(shape);
   const HS = C / NH;
   const N = B * T;
   const q = NH * HS;

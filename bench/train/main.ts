@@ -15,10 +15,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium, type Page } from '@playwright/test';
+import { type BenchShape, benchModelShape, benchModelShapes } from '@prufed/model/testing';
 import { createWebGpuEngine, GpuRuntime } from '@prufed/webgpu';
 import { acquireNodeDevice } from '@prufed/webgpu/node';
 import { build } from 'vite';
-import { type BenchShape, benchShapes, caseToFiles, flopsPerStep, makeBenchCase } from './case';
+import { caseToFiles, flopsPerStep, makeBenchCase } from './case';
 import type { BrowserRunner } from './page/main';
 import {
   type MatmulPeak,
@@ -59,10 +60,10 @@ function pick<T extends string>(list: string, known: readonly T[], what: string)
 
 // --quick runs the default shape only unless --shapes says otherwise.
 const shapes = pick(
-  flags.shapes ?? (flags.quick ? 'default' : benchShapes.map((s) => s.name).join(',')),
-  benchShapes.map((s) => s.name),
+  flags.shapes ?? (flags.quick ? 'default' : benchModelShapes.map((s) => s.name).join(',')),
+  benchModelShapes.map((s) => s.name),
   'shape',
-).map((name) => benchShapes.find((s) => s.name === name)!);
+).map(benchModelShape);
 const runners = pick(flags.runners!, allRunners, 'runner');
 // Slow runners get the fewest steps: as many as fit in the budget after the warm-up step.
 const plan: StepPlan = flags.quick

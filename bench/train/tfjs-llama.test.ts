@@ -3,9 +3,10 @@
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import { createCpuEngine } from '@prufed/model';
+import type { BenchShape } from '@prufed/model/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type BenchShape, caseFromFiles, caseToFiles, makeBenchCase } from './case';
+import { caseFromFiles, caseToFiles, makeBenchCase } from './case';
 import { createTfjsTrainer } from './tfjs-llama';
 
 const tiny: BenchShape = { name: 'tiny', L: 2, C: 16, NH: 4, NKV: 2, F: 24, V: 40, B: 2, T: 16, R: 4 };

@@ -1,5 +1,5 @@
-// Benchmark of the CPU engine's LoRA training step (forward, backward, AdamW) on a small random
-// LLaMA; prints tokens/s. Run: npm run bench [-- --steps N --warmup N --json].
+// Benchmark of the CPU engine's LoRA training step (forward, backward, AdamW) on a random LLaMA of
+// the shipped default model's shape; prints tokens/s. Run: npm run bench [-- --steps N --warmup N --json].
 // Dimension letters: B batch, T tokens, C hidden, NH heads, NKV kv-heads, F ffn, V vocab, R rank, L layers.
 import os from 'node:os';
 import {
@@ -7,30 +7,17 @@ import {
   createCpuEngine,
   defaultAdamW,
   initLoraAdapter,
-  type LlamaConfig,
   loraModules,
   Rng,
   randomLlamaWeights,
 } from '@prufed/model';
+import { benchLlamaConfig, benchModelShape } from '@prufed/model/testing';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { parseCount } from './args';
 
-const shape = { L: 12, C: 128, NH: 4, NKV: 2, F: 384, V: 2048, B: 4, T: 64, R: 8 };
-
-const config: LlamaConfig = {
-  hiddenSize: shape.C,
-  intermediateSize: shape.F,
-  numHiddenLayers: shape.L,
-  numAttentionHeads: shape.NH,
-  numKeyValueHeads: shape.NKV,
-  headDim: shape.C / shape.NH,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  vocabSize: shape.V,
-  maxPositionEmbeddings: shape.T,
-  tieWordEmbeddings: false,
-};
+const shape = benchModelShape('default');
+const config = benchLlamaConfig(shape);
 
 function randomBatch(rng: Rng): Batch {
   const inputIds = new Int32Array(shape.B * shape.T); // (B, T)

@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { LlamaConfig } from './config';
 import { ConfigError, InputError } from './errors';
 import { initLoraAdapter, randomLlamaWeights } from './init';
 import { loraKey } from './lora';
+import { tinyLlamaConfig } from './testing';
 
-const config: LlamaConfig = {
-  hiddenSize: 64,
-  intermediateSize: 128,
-  numHiddenLayers: 4,
-  numAttentionHeads: 4,
-  numKeyValueHeads: 2,
-  headDim: 16,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  vocabSize: 50,
-  maxPositionEmbeddings: 64,
-  tieWordEmbeddings: true,
-};
+// 4 layers, C 64, NH 4, NKV 2 (HS 16), F 128, V 50.
+const config = tinyLlamaConfig({ V: 50 });
 
 describe('randomLlamaWeights', () => {
   it('creates every HF tensor with its shape, norms 1 and linear weights normal(0, std)', () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { LlamaConfig } from './config';
 import { ConfigError, FormatError, InputError } from './errors';
 import { initLoraAdapter } from './init';
 import { type LoraAdapter, type LoraModule, type LoraPair, loraKey, loraModules } from './lora';
@@ -12,21 +11,10 @@ import {
 } from './lora-peft';
 import { writeSafetensors } from './safetensors';
 import type { Tensor } from './tensor';
+import { llamaConfigOf } from './testing';
 
 // C = 4, NH = 2, NKV = 1, HS = 2, F = 6: q_proj 4 -> 4, v_proj 4 -> 2, down_proj 6 -> 4.
-const model: LlamaConfig = {
-  hiddenSize: 4,
-  intermediateSize: 6,
-  numHiddenLayers: 4,
-  numAttentionHeads: 2,
-  numKeyValueHeads: 1,
-  headDim: 2,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  vocabSize: 8,
-  maxPositionEmbeddings: 16,
-  tieWordEmbeddings: true,
-};
+const model = llamaConfigOf({ L: 4, C: 4, NH: 2, NKV: 1, F: 6, V: 8, maxPositions: 16, tied: true });
 const shapes: Record<string, [number, number]> = { q_proj: [4, 4], v_proj: [4, 2], down_proj: [6, 4] };
 
 /** Values that are exact in float16: multiples of 1/8 in [-2, 2). */

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { LlamaConfig } from './config';
 import { createCpuEngine } from './cpu/engine';
 import { InputError } from './errors';
 import { randomLlamaWeights } from './init';
@@ -14,6 +13,7 @@ import {
   selectLayers,
 } from './pruning';
 import type { Tensor } from './tensor';
+import { llamaConfigOf } from './testing';
 import type { LlamaWeights } from './weights';
 
 describe('positional strategies', () => {
@@ -77,19 +77,7 @@ describe('parsePruningStrategy', () => {
 
 describe('magnitude', () => {
   // C = 2, F = 4: q/k/v/o are 2x2 (4 values), gate/up/down 8 values: 40 projection values per layer.
-  const config: LlamaConfig = {
-    hiddenSize: 2,
-    intermediateSize: 4,
-    numHiddenLayers: 4,
-    numAttentionHeads: 1,
-    numKeyValueHeads: 1,
-    headDim: 2,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    vocabSize: 3,
-    maxPositionEmbeddings: 8,
-    tieWordEmbeddings: true,
-  };
+  const config = llamaConfigOf({ L: 4, C: 2, NH: 1, NKV: 1, F: 4, V: 3, maxPositions: 8, tied: true });
   function weightsWith(valueAt: (layer: number, module: string) => number): LlamaWeights {
     const tensors = new Map<string, Tensor>();
     for (let layer = 0; layer < 4; layer++) {
@@ -249,19 +237,7 @@ describe('angular', () => {
 
 describe('calibration scores on the CPU engine', () => {
   it('drop a layer whose output projections are zero (an exact identity)', async () => {
-    const config: LlamaConfig = {
-      hiddenSize: 8,
-      intermediateSize: 16,
-      numHiddenLayers: 4,
-      numAttentionHeads: 2,
-      numKeyValueHeads: 1,
-      headDim: 4,
-      rmsNormEps: 1e-5,
-      ropeTheta: 10000,
-      vocabSize: 11,
-      maxPositionEmbeddings: 16,
-      tieWordEmbeddings: true,
-    };
+    const config = llamaConfigOf({ L: 4, C: 8, NH: 2, NKV: 1, F: 16, V: 11, maxPositions: 16, tied: true });
     const weights = randomLlamaWeights(config, { seed: 7, std: 0.5 });
     weights.tensors.get('model.layers.2.self_attn.o_proj.weight')!.data.fill(0);
     weights.tensors.get('model.layers.2.mlp.down_proj.weight')!.data.fill(0);

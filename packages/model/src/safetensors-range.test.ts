@@ -1,26 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { LlamaConfig } from './config';
 import { FormatError, InputError } from './errors';
 import { expectedTensorShape, hfGlobalTensorNames, hfLayerTensorNames } from './hf-names';
 import { writeSafetensors } from './safetensors';
 import { type FetchRange, httpFetchRange, openSafetensorsByRange } from './safetensors-range';
 import type { Tensor } from './tensor';
+import { llamaConfigOf } from './testing';
 import { loadLlamaWeights } from './weights-load';
 
-// C 4, F 6, L 4, NH 2, NKV 1, HS 2, V 5.
-const config: LlamaConfig = {
-  hiddenSize: 4,
-  intermediateSize: 6,
-  numHiddenLayers: 4,
-  numAttentionHeads: 2,
-  numKeyValueHeads: 1,
-  headDim: 2,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  vocabSize: 5,
-  maxPositionEmbeddings: 16,
-  tieWordEmbeddings: false,
-};
+const config = llamaConfigOf({ L: 4, C: 4, NH: 2, NKV: 1, F: 6, V: 5, maxPositions: 16, tied: false });
 
 function modelFile(): { file: Uint8Array; tensors: Map<string, Tensor> } {
   const names = [...hfGlobalTensorNames(config), ...[0, 1, 2, 3].flatMap(hfLayerTensorNames)];

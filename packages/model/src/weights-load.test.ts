@@ -1,24 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { LlamaConfig } from './config';
 import { FormatError, InputError } from './errors';
 import { expectedTensorShape, hfGlobalTensorNames, hfLayerTensorNames, llamaTensorSpecs } from './hf-names';
 import type { Tensor } from './tensor';
+import { llamaConfigOf } from './testing';
 import { llamaWeightsFromMap, loadLlamaWeights } from './weights-load';
 
-// C 8, F 12, L 4, NH 4, NKV 2, HS 2, V 10.
-const config: LlamaConfig = {
-  hiddenSize: 8,
-  intermediateSize: 12,
-  numHiddenLayers: 4,
-  numAttentionHeads: 4,
-  numKeyValueHeads: 2,
-  headDim: 2,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  vocabSize: 10,
-  maxPositionEmbeddings: 32,
-  tieWordEmbeddings: false,
-};
+const config = llamaConfigOf({ L: 4, C: 8, NH: 4, NKV: 2, F: 12, V: 10, maxPositions: 32, tied: false });
 
 // Shapes written out by hand from the LLaMA architecture, (out, in) for linear weights.
 const handShapes: Record<string, number[]> = {

@@ -3,6 +3,7 @@
 // WebGPU adapter Node finds (on machines without a GPU driver, SwiftShader from Debian's chromium).
 // The LoRA linear uses the matmul variant autotuning picks, as an engine would.
 // Run: npx tsx packages/webgpu/src/bench-attention-lora.ts
+import { benchModelShape } from '@prufed/model/testing';
 import { attentionBackward, attentionForward } from './attention';
 import { autotuneMatmul } from './autotune';
 import { type GpuLoraLinearWeights, loraLinearBackward, loraLinearForward } from './lora-linear';
@@ -12,7 +13,8 @@ import { ropeBackward, ropeForward, uploadRopeTables } from './rope';
 import { GpuRuntime } from './runtime';
 
 // The shipped model: C hidden, NH heads, NKV kv heads, HS head size, F ffn; B batch, T tokens, R rank.
-const [C, NH, NKV, HS, F, B, T, R] = [128, 4, 2, 32, 384, 4, 64, 8];
+const { C, NH, NKV, F, B, T, R } = benchModelShape('default');
+const HS = C / NH;
 const N = B * T;
 
 const ctx = await acquireNodeDevice({ label: 'bench-attention-lora' }, []);

@@ -4,40 +4,16 @@
 // and per kernel and shape. The profiled step's total exceeds a real step's by the per-submit cost.
 // Run: npx tsx packages/webgpu/src/bench-engine.ts [--quick] [--shapes default,large] [--steps 3]
 import { parseArgs } from 'node:util';
-import {
-  defaultAdamW,
-  initLoraAdapter,
-  type LlamaConfig,
-  loraModules,
-  Rng,
-  randomLlamaWeights,
-} from '@prufed/model';
+import { defaultAdamW, initLoraAdapter, loraModules, Rng, randomLlamaWeights } from '@prufed/model';
+import { benchLlamaConfig, benchModelShape, benchModelShapes } from '@prufed/model/testing';
 import { createWebGpuEngine } from './engine/engine';
 import { acquireNodeDevice } from './node-gpu';
 import type { KernelProfileRow } from './runtime';
 
-interface Shape {
-  name: string;
-  L: number; // layers
-  C: number;
-  NH: number;
-  NKV: number;
-  F: number;
-  V: number;
-  B: number;
-  T: number;
-  R: number;
-}
-
-const shapes: readonly Shape[] = [
-  { name: 'default', L: 12, C: 128, NH: 4, NKV: 2, F: 384, V: 2048, B: 4, T: 64, R: 8 },
-  { name: 'large', L: 8, C: 256, NH: 8, NKV: 4, F: 768, V: 2048, B: 4, T: 64, R: 8 },
-];
-
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    shapes: { type: 'string', default: shapes.map((s) => s.name).join(',') },
+    shapes: { type: 'string', default: benchModelShapes.map((s) => s.name).join(',') },
     steps: { type: 'string', default: '3' },
   },
 });
@@ -61,23 +37,9 @@ if ('unavailable' in ctx) {
 console.log(`adapter: ${ctx.adapter.description} (${ctx.adapterKey})`);
 const steps = flags.quick ? 1 : Number(flags.steps);
 for (const name of flags.shapes!.split(',')) {
-  const shape = shapes.find((s) => s.name === name);
-  if (shape === undefined)
-    throw new Error(`unknown shape ${name}; use ${shapes.map((s) => s.name).join(', ')}`);
+  const shape = benchModelShape(name);
   const { L, C, NH, NKV, F, V, B, T, R } = shape;
-  const config: LlamaConfig = {
-    hiddenSize: C,
-    intermediateSize: F,
-    numHiddenLayers: L,
-    numAttentionHeads: NH,
-    numKeyValueHeads: NKV,
-    headDim: C / NH,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    vocabSize: V,
-    maxPositionEmbeddings: T,
-    tieWordEmbeddings: true,
-  };
+  const config = benchLlamaConfig(shape);
   const keptLayers = Array.from({ length: L }, (_, i) => i);
   const rng = new Rng(3);
   const inputIds = Int32Array.from({ length: B * T }, () => Math.floor(rng.uniform() * V));

@@ -1,25 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { LlamaConfig } from '../config';
 import { type AdamWConfig, type Batch, defaultAdamW } from '../engine';
 import { ConfigError, InputError } from '../errors';
 import { initLoraAdapter, randomLlamaWeights } from '../init';
 import { loraModules } from '../lora';
+import { tinyLlamaConfig } from '../testing';
 import { createCpuEngine } from './engine';
 
-// 4 layers, C 64, NH 4, NKV 2 (HS 16), F 128, V 32.
-const config: LlamaConfig = {
-  hiddenSize: 64,
-  intermediateSize: 128,
-  numHiddenLayers: 4,
-  numAttentionHeads: 4,
-  numKeyValueHeads: 2,
-  headDim: 16,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  vocabSize: 32,
-  maxPositionEmbeddings: 32,
-  tieWordEmbeddings: true,
-};
+// 4 layers, C 64, NH 4, NKV 2 (HS 16), F 128, V 32, T up to 32.
+const config = tinyLlamaConfig({ maxPositions: 32 });
 const lora = { r: 4, alpha: 8, targetModules: [...loraModules] };
 const optimizer: AdamWConfig = { ...defaultAdamW, lr: 1e-2 };
 

@@ -6,34 +6,16 @@ import { initLoraAdapter, randomLlamaWeights } from '../init';
 import { type LoraAdapter, loraModules } from '../lora';
 import { Rng } from '../rng';
 import type { FloatArray } from '../tensor';
+import { llamaConfigOf, tinyLlamaConfig } from '../testing';
 import type { LlamaWeights } from '../weights';
 import { gradCheck, gradError, gradTolerance, sampleIndices } from './gradcheck';
 import { CpuModel } from './model';
 
 // Tiny GQA model for exhaustive finite differences: C 16, NH 4, NKV 2, HS 4, F 24, V 13, L 4.
-const tiny: LlamaConfig = {
-  hiddenSize: 16,
-  intermediateSize: 24,
-  numHiddenLayers: 4,
-  numAttentionHeads: 4,
-  numKeyValueHeads: 2,
-  headDim: 4,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  vocabSize: 13,
-  maxPositionEmbeddings: 16,
-  tieWordEmbeddings: false,
-};
+const tiny = llamaConfigOf({ L: 4, C: 16, NH: 4, NKV: 2, F: 24, V: 13, maxPositions: 16, tied: false });
 
-// The 4-layer / hidden 64 / 4 heads / 2 kv-heads configuration.
-const small: LlamaConfig = {
-  ...tiny,
-  hiddenSize: 64,
-  intermediateSize: 128,
-  headDim: 16,
-  vocabSize: 32,
-  tieWordEmbeddings: true,
-};
+// The engine tests' tiny model: 4 layers, C 64, NH 4, NKV 2, F 128, V 32, tied.
+const small = tinyLlamaConfig({ maxPositions: 16 });
 
 /** B = 2 rows of T tokens; row 1 ends in two padding positions (label -100), row 0 masks its prompt. */
 function makeBatch(config: LlamaConfig, T: number, seed: number): Batch {

@@ -10,27 +10,12 @@
 import { assertLlamaConfig, type LlamaConfig } from '../config';
 import type { Batch, LossResult, VariantOptions } from '../engine';
 import { InputError } from '../errors';
-import {
-  checkLayerList,
-  embedTokensName,
-  finalNormName,
-  inputNormName,
-  llamaTensorSpecs,
-  lmHeadName,
-  postAttentionNormName,
-  projectionName,
-} from '../hf-names';
-import {
-  type LoraAdapter,
-  type LoraModule,
-  type LoraPair,
-  loraKey,
-  loraModuleShape,
-  loraModules,
-} from '../lora';
+import { checkLayerList, llamaTensorSpecs } from '../hf-names';
+import { type LoraAdapter, type LoraModule, type LoraPair, loraKey, loraModuleShape } from '../lora';
 import { validateAdapterForModel } from '../lora-peft';
 import type { FloatArray, Tensor } from '../tensor';
 import type { LlamaWeights } from '../weights';
+import { type StepActivations, stepActivations } from './activations';
 import { attentionBackward, attentionForward } from './attention';
 import { crossentropyBackward, crossentropyForward, ignoreIndex } from './crossentropy';
 import { embeddingBackward, embeddingForward } from './embedding';
@@ -41,27 +26,12 @@ import {
   matmulBackward,
   matmulForward,
 } from './linear';
-import { type ParamEntry, paramTable } from './params';
+import { type ModelParams, modelParams, type ParamEntry, paramTable } from './params';
 import { rmsnormBackward, rmsnormForward } from './rmsnorm';
 import { ropeBackward, ropeForward, ropeTables } from './rope';
 import { swigluBackward, swigluForward } from './swiglu';
 
 export type CpuPrecision = 'f32' | 'f64';
-
-/** One decoder layer's weights (or their gradients): views into a flat buffer. */
-interface LayerParams {
-  inputNorm: FloatArray; // (C)
-  postNorm: FloatArray; // (C)
-  proj: Record<LoraModule, FloatArray>; // (OUT, IN) each
-}
-
-/** The base model's weights (or gradients) as views into a flat buffer. */
-interface ModelParams {
-  embed: FloatArray; // (V, C)
-  layers: LayerParams[]; // K
-  finalNorm: FloatArray; // (C)
-  lmHead: FloatArray; // (V, C), the embed view when tied
-}
 
 /** One LoRA pair in the flat LoRA buffer. */
 export interface LoraEntry {
@@ -83,46 +53,13 @@ export interface LoraState {
   byLayer: Partial<Record<LoraModule, LoraLinearWeights>>[];
 }
 
-interface LayerActivations {
-  ln1: FloatArray; // (N, C)
-  ln1Rstd: FloatArray; // (N)
-  q: FloatArray; // (B, T, NH, HS) after RoPE
-  k: FloatArray; // (B, T, NKV, HS) after RoPE
-  v: FloatArray; // (B, T, NKV, HS)
-  lse: FloatArray; // (B, NH, T)
-  attOut: FloatArray; // (B, T, NH, HS)
-  ln2: FloatArray; // (N, C)
-  ln2Rstd: FloatArray; // (N)
-  gate: FloatArray; // (N, F)
-  up: FloatArray; // (N, F)
-  h: FloatArray; // (N, F) silu(gate) * up
-  loraU: Partial<Record<LoraModule, FloatArray>>; // (N, R) each
-}
-
-interface Activations {
+/** The step's activations (stepActivations) and the CPU kernels' own. */
+interface Activations extends StepActivations<FloatArray> {
   B: number;
   T: number;
   cos: FloatArray; // (T, HS/2)
   sin: FloatArray; // (T, HS/2)
-  residual: FloatArray[]; // K + 1 of (N, C): entering each kept layer, then the last output
-  residualMid: FloatArray[]; // K of (N, C): after each layer's attention block
-  layers: LayerActivations[]; // K
-  lnf: FloatArray; // (N, C)
-  lnfRstd: FloatArray; // (N)
-  logits: FloatArray; // (N, V); holds dlogits after backward
-  // scratch shared by all layers
-  scratch: FloatArray; // (2T)
-  proj: FloatArray; // (N, C) output of o_proj / down_proj before the residual add
-  dres: FloatArray; // (N, C)
-  dln: FloatArray; // (N, C)
-  dq: FloatArray; // (B, T, NH, HS)
-  dk: FloatArray; // (B, T, NKV, HS)
-  dv: FloatArray; // (B, T, NKV, HS)
-  dattOut: FloatArray; // (B, T, NH, HS)
-  dgate: FloatArray; // (N, F)
-  dup: FloatArray; // (N, F)
-  dh: FloatArray; // (N, F)
-  dloraU: FloatArray; // (N, R)
+  scratch: FloatArray; // (2T) attention rows
 }
 
 /** Throws an InputError unless batch is well formed with token ids in [0, V). Labels are checked by checkLabels. */
@@ -165,6 +102,38 @@ export function checkLabels(batch: Batch, config: LlamaConfig): void {
   }
 }
 
+/**
+ * Throws an InputError unless the weights hold every tensor of the variant keeping
+ * options.keptLayers, with the config's shapes; returns the variant's flat-buffer table.
+ */
+export function checkVariant(
+  weights: LlamaWeights,
+  options: VariantOptions,
+): { entries: ParamEntry[]; total: number } {
+  const config = weights.config;
+  assertLlamaConfig(config);
+  checkLayerList(config, options.keptLayers, 'kept layer');
+  const missing = options.keptLayers.filter((layer) => !weights.layers.includes(layer));
+  if (missing.length > 0) {
+    throw new InputError(
+      `the weights lack kept layer(s) ${missing.join(', ')}; load those layers' tensors too`,
+    );
+  }
+  const table = paramTable(llamaTensorSpecs(config, options.keptLayers));
+  for (const entry of table.entries) {
+    const tensor = weights.tensors.get(entry.name);
+    if (tensor === undefined) {
+      throw new InputError(`the weights lack tensor ${entry.name}; load every tensor of the kept layers`);
+    }
+    if (tensor.shape.join(',') !== entry.shape.join(',') || tensor.data.length !== entry.size) {
+      throw new InputError(
+        `tensor ${entry.name} has shape [${tensor.shape}] but this config needs [${entry.shape}]`,
+      );
+    }
+  }
+  return table;
+}
+
 export class CpuModel {
   readonly config: LlamaConfig;
   readonly keptLayers: number[];
@@ -175,8 +144,8 @@ export class CpuModel {
   readonly grads: FloatArray | null;
   readonly entries: ParamEntry[];
   lora: LoraState | null = null;
-  private readonly weights: ModelParams;
-  private readonly dweights: ModelParams | null;
+  private readonly weights: ModelParams<FloatArray>;
+  private readonly dweights: ModelParams<FloatArray> | null;
   private acts: Activations | null = null;
 
   constructor(
@@ -184,33 +153,13 @@ export class CpuModel {
     options: VariantOptions,
     readonly precision: CpuPrecision = 'f32',
   ) {
-    const config = weights.config;
-    assertLlamaConfig(config);
-    checkLayerList(config, options.keptLayers, 'kept layer');
-    const missing = options.keptLayers.filter((layer) => !weights.layers.includes(layer));
-    if (missing.length > 0) {
-      throw new InputError(
-        `the weights lack kept layer(s) ${missing.join(', ')}; load those layers' tensors too`,
-      );
-    }
-    this.config = config;
+    this.config = weights.config;
     this.keptLayers = [...options.keptLayers];
     this.trainBase = options.trainBase ?? false;
-    const table = paramTable(llamaTensorSpecs(config, this.keptLayers));
+    const table = checkVariant(weights, options);
     this.entries = table.entries;
     this.params = this.alloc(table.total);
-    for (const entry of this.entries) {
-      const tensor = weights.tensors.get(entry.name);
-      if (tensor === undefined) {
-        throw new InputError(`the weights lack tensor ${entry.name}; load every tensor of the kept layers`);
-      }
-      if (tensor.shape.join(',') !== entry.shape.join(',') || tensor.data.length !== entry.size) {
-        throw new InputError(
-          `tensor ${entry.name} has shape [${tensor.shape}] but this config needs [${entry.shape}]`,
-        );
-      }
-      this.params.set(tensor.data, entry.offset);
-    }
+    for (const e of this.entries) this.params.set(weights.tensors.get(e.name)!.data, e.offset);
     this.weights = this.views(this.params);
     this.grads = this.trainBase ? this.alloc(table.total) : null;
     this.dweights = this.grads === null ? null : this.views(this.grads);
@@ -221,23 +170,9 @@ export class CpuModel {
   }
 
   /** Views of the tensors of a buffer laid out by `entries`. */
-  private views(buffer: FloatArray): ModelParams {
+  private views(buffer: FloatArray): ModelParams<FloatArray> {
     const view = new Map(this.entries.map((e) => [e.name, buffer.subarray(e.offset, e.offset + e.size)]));
-    const get = (name: string): FloatArray => view.get(name)!;
-    const embed = get(embedTokensName);
-    return {
-      embed,
-      layers: this.keptLayers.map((layer) => ({
-        inputNorm: get(inputNormName(layer)),
-        postNorm: get(postAttentionNormName(layer)),
-        proj: Object.fromEntries(loraModules.map((m) => [m, get(projectionName(layer, m))])) as Record<
-          LoraModule,
-          FloatArray
-        >,
-      })),
-      finalNorm: get(finalNormName),
-      lmHead: this.config.tieWordEmbeddings ? embed : get(lmHeadName),
-    };
+    return modelParams(this.config, this.keptLayers, (name) => view.get(name)!);
   }
 
   /** Base tensors of a flat buffer (params or grads) by HF name, as f32 copies. */
@@ -314,58 +249,19 @@ export class CpuModel {
 
   private activations(B: number, T: number): Activations {
     if (this.acts !== null && this.acts.B === B && this.acts.T === T) return this.acts;
-    const {
-      hiddenSize: C,
-      intermediateSize: F,
-      numAttentionHeads: NH,
-      numKeyValueHeads: NKV,
-      headDim: HS,
-    } = this.config;
-    const N = B * T;
-    const K = this.keptLayers.length;
+    const HS = this.config.headDim;
     const R = this.lora?.adapter.config.r ?? 0;
+    const adapted = this.keptLayers.map((_, k) => Object.keys(this.lora?.byLayer[k] ?? {}) as LoraModule[]);
     const cos = this.alloc((T * HS) / 2);
     const sin = this.alloc((T * HS) / 2);
     ropeTables(cos, sin, T, HS, this.config.ropeTheta);
     this.acts = {
+      ...stepActivations(this.config, B, T, adapted, R, (_, floats) => this.alloc(floats)),
       B,
       T,
       cos,
       sin,
-      residual: Array.from({ length: K + 1 }, () => this.alloc(N * C)),
-      residualMid: Array.from({ length: K }, () => this.alloc(N * C)),
-      layers: this.keptLayers.map((_, k) => ({
-        ln1: this.alloc(N * C),
-        ln1Rstd: this.alloc(N),
-        q: this.alloc(N * NH * HS),
-        k: this.alloc(N * NKV * HS),
-        v: this.alloc(N * NKV * HS),
-        lse: this.alloc(B * NH * T),
-        attOut: this.alloc(N * NH * HS),
-        ln2: this.alloc(N * C),
-        ln2Rstd: this.alloc(N),
-        gate: this.alloc(N * F),
-        up: this.alloc(N * F),
-        h: this.alloc(N * F),
-        loraU: Object.fromEntries(
-          Object.keys(this.lora?.byLayer[k] ?? {}).map((m) => [m, this.alloc(N * R)]),
-        ),
-      })),
-      lnf: this.alloc(N * C),
-      lnfRstd: this.alloc(N),
-      logits: this.alloc(N * this.config.vocabSize),
       scratch: this.alloc(2 * T),
-      proj: this.alloc(N * C),
-      dres: this.alloc(N * C),
-      dln: this.alloc(N * C),
-      dq: this.alloc(N * NH * HS),
-      dk: this.alloc(N * NKV * HS),
-      dv: this.alloc(N * NKV * HS),
-      dattOut: this.alloc(N * NH * HS),
-      dgate: this.alloc(N * F),
-      dup: this.alloc(N * F),
-      dh: this.alloc(N * F),
-      dloraU: this.alloc(N * R),
     };
     return this.acts;
   }

@@ -7,22 +7,12 @@ import { FormatError, InputError } from '../errors';
 import { expectedTensorShape, hfGlobalTensorNames, hfLayerTensorNames } from '../hf-names';
 import { readSafetensors, writeSafetensors } from '../safetensors';
 import type { Tensor } from '../tensor';
+import { llamaConfigOf } from '../testing';
 import type { LlamaWeights } from '../weights';
 import { readModelDir, writeModelDir } from './model-dir';
 
-// C 4, F 6, L 3, NH 2, NKV 1, HS 2, V 5.
 const config: LlamaConfig = {
-  hiddenSize: 4,
-  intermediateSize: 6,
-  numHiddenLayers: 3,
-  numAttentionHeads: 2,
-  numKeyValueHeads: 1,
-  headDim: 2,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  vocabSize: 5,
-  maxPositionEmbeddings: 16,
-  tieWordEmbeddings: false,
+  ...llamaConfigOf({ L: 3, C: 4, NH: 2, NKV: 1, F: 6, V: 5, maxPositions: 16, tied: false }),
   bosTokenId: 1,
   eosTokenId: 2,
 };

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { assertLlamaConfig, type LlamaConfig } from '../config';
 import { InputError } from '../errors';
 import { randomLlamaWeights } from '../init';
+import { llamaConfigOf } from '../testing';
 import { byteLevelBpeTokenizerJson } from '../tokenizer';
 import { type WriteModelDirOptions, writeModelDir } from './model-dir';
 
@@ -44,17 +45,16 @@ export async function writeTinyModel(
     throw new InputError(`hidden (${hidden}) must be a multiple of heads (${heads})`);
   }
   const config: LlamaConfig = {
-    hiddenSize: hidden,
-    intermediateSize: options.ffn ?? 3 * hidden,
-    numHiddenLayers: layers,
-    numAttentionHeads: heads,
-    numKeyValueHeads: kvHeads,
-    headDim: hidden / heads,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    vocabSize: vocab,
-    maxPositionEmbeddings: 2048,
-    tieWordEmbeddings: options.tied ?? false,
+    ...llamaConfigOf({
+      L: layers,
+      C: hidden,
+      NH: heads,
+      NKV: kvHeads,
+      F: options.ffn ?? 3 * hidden,
+      V: vocab,
+      maxPositions: 2048,
+      tied: options.tied ?? false,
+    }),
     bosTokenId: 256,
     eosTokenId: 257,
   };

@@ -1,7 +1,8 @@
 // chooseTier on recorded adapter profiles (profiles/*.json, each says where its numbers come from)
 // with two real model shapes. Expected tiers follow from the sizes worked out in the comments.
 import { readFileSync } from 'node:fs';
-import { FormatError, InputError, type LlamaConfig, loraModules } from '@prufed/model';
+import { FormatError, InputError, loraModules } from '@prufed/model';
+import { llamaConfigOf } from '@prufed/model/testing';
 import { describe, expect, it } from 'vitest';
 import { chooseTier, type TierBudget, type TierModel } from './choose-tier';
 import type { TrainShape } from './estimate';
@@ -13,35 +14,23 @@ function profile(name: string): CapabilityReport {
   );
 }
 
-const shared = { rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 2048 };
 /** TinyLlama-1.1B's shape: 4.1 GiB of f32 weights at full depth, a 250 MiB embedding. */
 const tinyLlama: TierModel<'a' | 'b' | 'c'> = {
-  config: {
-    ...shared,
-    hiddenSize: 2048,
-    intermediateSize: 5632,
-    numHiddenLayers: 22,
-    numAttentionHeads: 32,
-    numKeyValueHeads: 4,
-    headDim: 64,
-    vocabSize: 32000,
-    tieWordEmbeddings: false,
-  },
+  config: llamaConfigOf({
+    L: 22,
+    C: 2048,
+    NH: 32,
+    NKV: 4,
+    F: 5632,
+    V: 32000,
+    maxPositions: 2048,
+    tied: false,
+  }),
   tiers: { a: 22, b: 16, c: 11 },
 };
 /** SmolLM-135M's shape: 0.5 GiB of f32 weights, a 108 MiB tied embedding, V 49152. */
 const smolLm: TierModel<'a' | 'b' | 'c'> = {
-  config: {
-    ...shared,
-    hiddenSize: 576,
-    intermediateSize: 1536,
-    numHiddenLayers: 30,
-    numAttentionHeads: 9,
-    numKeyValueHeads: 3,
-    headDim: 64,
-    vocabSize: 49152,
-    tieWordEmbeddings: true,
-  } satisfies LlamaConfig,
+  config: llamaConfigOf({ L: 30, C: 576, NH: 9, NKV: 3, F: 1536, V: 49152, maxPositions: 2048, tied: true }),
   tiers: { a: 30, b: 22, c: 15 },
 };
 const train = (batchSize: number, extra: Partial<TrainShape> = {}): TrainShape => ({

@@ -1,22 +1,10 @@
 // estimateVariant against sizes and FLOPs counted by hand for a tiny model, tensor by tensor.
-import { ConfigError, InputError, type LlamaConfig } from '@prufed/model';
+import { ConfigError, InputError } from '@prufed/model';
+import { llamaConfigOf } from '@prufed/model/testing';
 import { describe, expect, it } from 'vitest';
 import { estimateVariant, type TrainShape } from './estimate';
 
-// C 4, F 6, NH 2, NKV 1, HS 2, V 10, L 3, untied.
-const tiny: LlamaConfig = {
-  hiddenSize: 4,
-  intermediateSize: 6,
-  numHiddenLayers: 3,
-  numAttentionHeads: 2,
-  numKeyValueHeads: 1,
-  headDim: 2,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  vocabSize: 10,
-  maxPositionEmbeddings: 16,
-  tieWordEmbeddings: false,
-};
+const tiny = llamaConfigOf({ L: 3, C: 4, NH: 2, NKV: 1, F: 6, V: 10, maxPositions: 16, tied: false });
 // B 1, T 3 (N 3), R 1 on q_proj and down_proj.
 const train: TrainShape = {
   batchSize: 1,

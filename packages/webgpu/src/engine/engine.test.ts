@@ -17,32 +17,20 @@ import {
   defaultAdamW,
   InputError,
   initLoraAdapter,
-  type LlamaConfig,
   type LoraAdapter,
   loraKey,
   loraModules,
   Rng,
   randomLlamaWeights,
 } from '@prufed/model';
+import { tinyLlamaConfig } from '@prufed/model/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GpuError } from '../gpu-device';
 import { acquireNodeDevice } from '../node-gpu';
 import { createWebGpuEngine, type WebGpuEngine } from './engine';
 
 // 4 layers, C 64, NH 4, NKV 2 (HS 16), F 128, V 300.
-const config: LlamaConfig = {
-  hiddenSize: 64,
-  intermediateSize: 128,
-  numHiddenLayers: 4,
-  numAttentionHeads: 4,
-  numKeyValueHeads: 2,
-  headDim: 16,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  vocabSize: 300,
-  maxPositionEmbeddings: 64,
-  tieWordEmbeddings: true,
-};
+const config = tinyLlamaConfig({ V: 300 });
 const weights = randomLlamaWeights(config, { seed: 7, std: 0.08 });
 // Kept layers of `top` and `alternate-odd` keeping 2 of 4.
 const strategies: [string, number[]][] = [

@@ -7,6 +7,7 @@ import {
   type AdamWConfig,
   assertAdamWConfig,
   type Batch,
+  checkVariant,
   InputError,
   type LlamaWeights,
   type LoraAdapter,
@@ -22,7 +23,7 @@ import { readLoss } from '../crossentropy';
 import { acquireDevice, type GpuContext } from '../gpu-device';
 import { GpuRuntime } from '../runtime';
 import { fillZero } from './fill';
-import { checkVariant, GpuModel, type GpuTrainable } from './model';
+import { GpuModel, type GpuTrainable } from './model';
 
 export interface WebGpuEngineOptions {
   /** Label prefix of the device (when created here) and of every GPU object. Default 'prufed-engine'. */

@@ -10,29 +10,23 @@
 // one flat buffer at those offsets and fetch it with a single map. Activations are arena buffers
 // sized once per (B, T), so a steady-state step allocates nothing.
 import {
-  assertLlamaConfig,
   type Batch,
   checkBatch,
   checkLabels,
-  checkLayerList,
-  embedTokensName,
-  finalNormName,
+  checkVariant,
   InputError,
-  inputNormName,
   type LlamaConfig,
   type LlamaWeights,
   type LoraAdapter,
   type LoraModule,
   type LoraPair,
-  llamaTensorSpecs,
-  lmHeadName,
   loraKey,
   loraModuleShape,
-  loraModules,
+  type ModelParams,
+  modelParams,
   type ParamEntry,
-  paramTable,
-  postAttentionNormName,
-  projectionName,
+  type StepActivations,
+  stepActivations,
   type Tensor,
   type VariantOptions,
   validateAdapterForModel,
@@ -48,21 +42,6 @@ import { ropeBackward, ropeForward, uploadRopeTables } from '../rope';
 import type { GpuRuntime } from '../runtime';
 import { swigluBackward, swigluForward } from '../swiglu';
 import { fillZero } from './fill';
-
-/** One decoder layer's weights (or their gradients). */
-interface LayerParams {
-  inputNorm: GPUBuffer; // (C)
-  postNorm: GPUBuffer; // (C)
-  proj: Record<LoraModule, GPUBuffer>; // (OUT, IN) each
-}
-
-/** The base model's weights (or gradients). */
-interface ModelParams {
-  embed: GPUBuffer; // (V, C)
-  layers: LayerParams[]; // K
-  finalNorm: GPUBuffer; // (C)
-  lmHead: GPUBuffer; // (V, C), the embed buffer when tied
-}
 
 /** A trainable tensor: parameters and gradients of n floats. */
 export interface GpuTrainable {
@@ -90,52 +69,19 @@ interface GpuLoraState {
   trainables: GpuTrainable[];
 }
 
-interface LayerActivations {
-  ln1: GPUBuffer; // (N, C)
-  ln1Rstd: GPUBuffer; // (N)
-  q: GPUBuffer; // (B, T, NH, HS) after RoPE
-  k: GPUBuffer; // (B, T, NKV, HS) after RoPE
-  v: GPUBuffer; // (B, T, NKV, HS)
-  lse: GPUBuffer; // (B, NH, T)
-  attOut: GPUBuffer; // (B, T, NH, HS)
-  ln2: GPUBuffer; // (N, C)
-  ln2Rstd: GPUBuffer; // (N)
-  gate: GPUBuffer; // (N, F)
-  up: GPUBuffer; // (N, F)
-  h: GPUBuffer; // (N, F) silu(gate) * up
-  loraU: Partial<Record<LoraModule, GPUBuffer>>; // (N, R) each
-}
-
-interface Activations {
+/** The step's activations (stepActivations) and the GPU kernels' own. */
+interface Activations extends StepActivations<GPUBuffer> {
   B: number;
   T: number;
   R: number;
   cos: GPUBuffer; // (T, HS/2)
   sin: GPUBuffer; // (T, HS/2)
-  residual: GPUBuffer[]; // K + 1 of (N, C): entering each kept layer, then the last output
-  residualMid: GPUBuffer[]; // K of (N, C): after each layer's attention block
-  layers: LayerActivations[]; // K
-  lnf: GPUBuffer; // (N, C)
-  lnfRstd: GPUBuffer; // (N)
-  logits: GPUBuffer; // (N, V); holds dlogits after backward
   losses: GPUBuffer; // (N) per-row loss
   logitsLse: GPUBuffer; // (N) per-row log-sum-exp of the logits
   loss: GPUBuffer; // (2) mean loss, tokens
   tokens: GPUBuffer | null; // (N) int32 input ids of the last forward
   labels: GPUBuffer | null; // (B, T) int32 labels of the last forwardLoss
-  // scratch shared by all layers
-  proj: GPUBuffer; // (N, C) output of o_proj / down_proj before the residual add
-  rowdot: GPUBuffer; // (B, NH, T) attention backward
-  dres: GPUBuffer; // (N, C)
-  dln: GPUBuffer; // (N, C)
-  dq: GPUBuffer; // (B, T, NH, HS)
-  dk: GPUBuffer; // (B, T, NKV, HS)
-  dv: GPUBuffer; // (B, T, NKV, HS)
-  dattOut: GPUBuffer; // (B, T, NH, HS)
-  dgate: GPUBuffer; // (N, F)
-  dup: GPUBuffer; // (N, F)
-  dh: GPUBuffer; // (N, F)
-  dloraU: GPUBuffer | null; // (N, R)
+  rowdot: GPUBuffer; // (B, NH, T) attention backward scratch
 }
 
 /** The arena buffers of one group (base, LoRA, activations), released together when replaced. */
@@ -167,35 +113,6 @@ class BufferGroup {
   }
 }
 
-/**
- * Throws an InputError unless the weights hold every tensor of the variant keeping
- * options.keptLayers, with the config's shapes; returns the tensors' table (paramTable's order).
- */
-export function checkVariant(weights: LlamaWeights, options: VariantOptions): ParamEntry[] {
-  const config = weights.config;
-  assertLlamaConfig(config);
-  checkLayerList(config, options.keptLayers, 'kept layer');
-  const missing = options.keptLayers.filter((layer) => !weights.layers.includes(layer));
-  if (missing.length > 0) {
-    throw new InputError(
-      `the weights lack kept layer(s) ${missing.join(', ')}; load those layers' tensors too`,
-    );
-  }
-  const { entries } = paramTable(llamaTensorSpecs(config, options.keptLayers));
-  for (const entry of entries) {
-    const tensor = weights.tensors.get(entry.name);
-    if (tensor === undefined) {
-      throw new InputError(`the weights lack tensor ${entry.name}; load every tensor of the kept layers`);
-    }
-    if (tensor.shape.join(',') !== entry.shape.join(',') || tensor.data.length !== entry.size) {
-      throw new InputError(
-        `tensor ${entry.name} has shape [${tensor.shape}] but this config needs [${entry.shape}]`,
-      );
-    }
-  }
-  return entries;
-}
-
 export class GpuModel {
   readonly config: LlamaConfig;
   readonly keptLayers: number[];
@@ -207,8 +124,8 @@ export class GpuModel {
   /** Base gradients, one buffer per entry; null unless trainBase. */
   readonly grads: GPUBuffer[] | null;
   lora: GpuLoraState | null = null;
-  private readonly weights: ModelParams;
-  private readonly dweights: ModelParams | null;
+  private readonly weights: ModelParams<GPUBuffer>;
+  private readonly dweights: ModelParams<GPUBuffer> | null;
   private acts: Activations | null = null;
   private readonly baseGroup: BufferGroup;
   private readonly loraGroup: BufferGroup;
@@ -222,7 +139,7 @@ export class GpuModel {
     this.config = weights.config;
     this.keptLayers = [...options.keptLayers];
     this.trainBase = options.trainBase ?? false;
-    this.entries = checkVariant(weights, options);
+    this.entries = checkVariant(weights, options).entries;
     this.baseGroup = new BufferGroup(rt, 'base');
     this.loraGroup = new BufferGroup(rt, 'lora');
     this.actGroup = new BufferGroup(rt, 'act');
@@ -244,23 +161,9 @@ export class GpuModel {
   }
 
   /** Buffers of a list laid out by `entries`, by role. */
-  private views(buffers: GPUBuffer[]): ModelParams {
+  private views(buffers: GPUBuffer[]): ModelParams<GPUBuffer> {
     const byName = new Map(this.entries.map((e, i) => [e.name, buffers[i]]));
-    const get = (name: string): GPUBuffer => byName.get(name)!;
-    const embed = get(embedTokensName);
-    return {
-      embed,
-      layers: this.keptLayers.map((layer) => ({
-        inputNorm: get(inputNormName(layer)),
-        postNorm: get(postAttentionNormName(layer)),
-        proj: Object.fromEntries(loraModules.map((m) => [m, get(projectionName(layer, m))])) as Record<
-          LoraModule,
-          GPUBuffer
-        >,
-      })),
-      finalNorm: get(finalNormName),
-      lmHead: this.config.tieWordEmbeddings ? embed : get(lmHeadName),
-    };
+    return modelParams(this.config, this.keptLayers, (name) => byName.get(name)!);
   }
 
   /**
@@ -356,64 +259,23 @@ export class GpuModel {
   private activations(B: number, T: number): Activations {
     const R = this.lora?.adapter.config.r ?? 0;
     if (this.acts !== null && this.acts.B === B && this.acts.T === T && this.acts.R === R) return this.acts;
-    const {
-      hiddenSize: C,
-      intermediateSize: F,
-      numAttentionHeads: NH,
-      numKeyValueHeads: NKV,
-      headDim: HS,
-      vocabSize: V,
-    } = this.config;
+    const { numAttentionHeads: NH, headDim: HS } = this.config;
     const N = B * T;
     const g = this.actGroup;
     g.release();
-    const rope = uploadRopeTables(this.rt, 'act/rope', T, HS, this.config.ropeTheta);
+    const adapted = this.keptLayers.map((_, k) => Object.keys(this.lora?.byLayer[k] ?? {}) as LoraModule[]);
     this.acts = {
+      ...stepActivations(this.config, B, T, adapted, R, (name, floats) => g.buffer(name, floats)),
       B,
       T,
       R,
-      ...rope,
-      residual: Array.from({ length: this.keptLayers.length + 1 }, (_, k) =>
-        g.buffer(`residual/${k}`, N * C),
-      ),
-      residualMid: this.keptLayers.map((_, k) => g.buffer(`residualMid/${k}`, N * C)),
-      layers: this.keptLayers.map((_, k) => ({
-        ln1: g.buffer(`${k}/ln1`, N * C),
-        ln1Rstd: g.buffer(`${k}/ln1Rstd`, N),
-        q: g.buffer(`${k}/q`, N * NH * HS),
-        k: g.buffer(`${k}/k`, N * NKV * HS),
-        v: g.buffer(`${k}/v`, N * NKV * HS),
-        lse: g.buffer(`${k}/lse`, B * NH * T),
-        attOut: g.buffer(`${k}/attOut`, N * NH * HS),
-        ln2: g.buffer(`${k}/ln2`, N * C),
-        ln2Rstd: g.buffer(`${k}/ln2Rstd`, N),
-        gate: g.buffer(`${k}/gate`, N * F),
-        up: g.buffer(`${k}/up`, N * F),
-        h: g.buffer(`${k}/h`, N * F),
-        loraU: Object.fromEntries(
-          Object.keys(this.lora?.byLayer[k] ?? {}).map((m) => [m, g.buffer(`${k}/loraU/${m}`, N * R)]),
-        ),
-      })),
-      lnf: g.buffer('lnf', N * C),
-      lnfRstd: g.buffer('lnfRstd', N),
-      logits: g.buffer('logits', N * V),
+      ...uploadRopeTables(this.rt, 'act/rope', T, HS, this.config.ropeTheta),
       losses: g.buffer('losses', N),
       logitsLse: g.buffer('logitsLse', N),
       loss: g.buffer('loss', 2),
       tokens: null,
       labels: null,
-      proj: g.buffer('proj', N * C),
       rowdot: g.buffer('rowdot', B * NH * T),
-      dres: g.buffer('dres', N * C),
-      dln: g.buffer('dln', N * C),
-      dq: g.buffer('dq', N * NH * HS),
-      dk: g.buffer('dk', N * NKV * HS),
-      dv: g.buffer('dv', N * NKV * HS),
-      dattOut: g.buffer('dattOut', N * NH * HS),
-      dgate: g.buffer('dgate', N * F),
-      dup: g.buffer('dup', N * F),
-      dh: g.buffer('dh', N * F),
-      dloraU: R > 0 ? g.buffer('dloraU', N * R) : null,
     };
     return this.acts;
   }
