@@ -3,6 +3,9 @@
 import { ConfigError, FormatError, InputError } from '@prufed/model';
 import { Command } from 'commander';
 import { evalCommand } from './eval';
+import { exportCommand } from './export';
+import { finetuneCommand } from './finetune';
+import { layerStudyCommand } from './layer-study';
 import { loraGradCommand } from './lora-grad';
 import { pruneCommand } from './prune';
 import { volunteerCommand } from './volunteer';
@@ -18,6 +21,9 @@ function isExpected(error: unknown): error is Error {
 const program = new Command('prufed')
   .description('PruFed tools: LoRA gradients and layer pruning of LLaMA checkpoints')
   .addCommand(evalCommand())
+  .addCommand(exportCommand())
+  .addCommand(finetuneCommand())
+  .addCommand(layerStudyCommand())
   .addCommand(loraGradCommand())
   .addCommand(pruneCommand())
   .addCommand(volunteerCommand());
