@@ -27,6 +27,10 @@ ort.env.wasm.numThreads = globalThis.crossOriginIsolated
   ? Math.min(4, navigator.hardwareConcurrency || 1)
   : 1;
 
+// For the browser test e2e/onnx-parity.spec.ts: this page's ONNX Runtime, configured as above (a global, as
+// Rollup drops the exports that the app's dynamic import does not use).
+Object.assign(globalThis, { prufedOnnx: { createWebSession, onnxLogits, ort } });
+
 /** Fetches a merged ONNX model and opens it on WebGPU when possible, else on wasm. */
 export async function loadOnnxModel(url: string, init?: RequestInit): Promise<LoadedOnnxModel> {
   const response = await fetch(url, init);
