@@ -134,10 +134,10 @@ each epoch. Held-out text: \`public/datasets/wordnet/corpus-valid.txt\`.
 Command: \`npm run tokenizer && npm run pretrain\` (resumes from \`.prufed/pretrain/checkpoint.safetensors\`;
 \`--fresh\` starts over; \`npm run pretrain -- --export\` rewrites this directory from the checkpoint).
 All parameters trained with the project's CPU engine (\`createCpuEngine\`, \`trainBase: true\`), data-parallel over
-worker threads; the WebGPU engine will be used where present once it exists.
-${state.step} steps of ${options.batch} x ${T} tokens (${state.tokensSeen.toLocaleString('en')} tokens, ${options.epochs} epochs), AdamW
+worker threads. Pretraining does not use the WebGPU engine yet: on this machine's software adapter the CPU engine is faster (see the README's benchmarks).
+${state.step} steps of ${options.batch} x ${T} tokens (${state.tokensSeen.toLocaleString('en')} tokens, ${(state.epoch + state.row / state.rowsPerEpoch).toFixed(2)} epoch), AdamW
 (beta 0.9/0.95, weight decay ${options.weightDecay} on matrices), gradient clipping 1.0, peak learning rate ${options.lr}
-with ${options.warmupSteps} warm-up steps and cosine decay to ${options.minLrRatio * options.lr}, seed ${options.seed}.
+with ${options.warmupSteps} warm-up steps and cosine decay to ${Number((options.minLrRatio * options.lr).toPrecision(3))}, seed ${options.seed}.
 
 Hardware: ${state.hardware}. Wall time: ${(state.wallSeconds / 60).toFixed(1)} minutes.
 
