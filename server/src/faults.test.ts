@@ -29,6 +29,13 @@ beforeAll(async () => {
 
 afterAll(() => removeDirs(...dirs));
 
+/** A fresh data dir for one test, removed after the file. */
+async function freshDataDir(): Promise<string> {
+  const dataDir = await tempDataDir();
+  dirs.push(dataDir);
+  return dataDir;
+}
+
 async function connectAll(url: string, tiers: ('a' | 'b' | 'c')[]): Promise<ProtocolClient[]> {
   const clients = await Promise.all(tiers.map(() => ProtocolClient.connect(url)));
   for (const [k, client] of clients.entries()) await client.hello(tiers[k]);
@@ -44,8 +51,7 @@ interface State {
 
 describe('faults', () => {
   it('completes a round with the others when one is killed and one stays silent until the deadline', async () => {
-    const dataDir = await tempDataDir();
-    dirs.push(dataDir);
+    const dataDir = await freshDataDir();
     const server = await startTestServer(modelDir, dataDir, {
       minClients: 3,
       quorum: 1,
@@ -77,8 +83,7 @@ describe('faults', () => {
   });
 
   it('resumes at the last completed round after a restart mid-round, nothing completed lost', async () => {
-    const dataDir = await tempDataDir();
-    dirs.push(dataDir);
+    const dataDir = await freshDataDir();
     const options = { minClients: 2, quorum: 2, rounds: 3 };
     const first = await startTestServer(modelDir, dataDir, options);
     let clients = await connectAll(first.url, ['a', 'c']);
@@ -128,8 +133,7 @@ describe('faults', () => {
   });
 
   it('lets a rejected client resend, and fails one that sent only rejected updates at the deadline', async () => {
-    const dataDir = await tempDataDir();
-    dirs.push(dataDir);
+    const dataDir = await freshDataDir();
     const server = await startTestServer(modelDir, dataDir, {
       minClients: 3,
       quorum: 1,
@@ -185,8 +189,7 @@ describe('faults', () => {
   });
 
   it("resumes FedAdam's moments after a restart, as if the server had never stopped", async () => {
-    const dataDir = await tempDataDir();
-    dirs.push(dataDir);
+    const dataDir = await freshDataDir();
     const options = { strategy: 'fedadam' as const, minClients: 1, quorum: 1, rounds: 2 };
     const first = await startTestServer(modelDir, dataDir, options);
     let [client] = await connectAll(first.url, ['a']);
@@ -221,8 +224,7 @@ describe('faults', () => {
   });
 
   it("rolls FedAdam's moments back when a round cannot be stored", async () => {
-    const dataDir = await tempDataDir();
-    dirs.push(dataDir);
+    const dataDir = await freshDataDir();
     const server = await startTestServer(modelDir, dataDir, {
       strategy: 'fedadam',
       minClients: 1,
@@ -258,8 +260,7 @@ describe('faults', () => {
   });
 
   it('retries a round whose quorum is not met and leaves the store unchanged', async () => {
-    const dataDir = await tempDataDir();
-    dirs.push(dataDir);
+    const dataDir = await freshDataDir();
     const server = await startTestServer(modelDir, dataDir, {
       minClients: 2,
       quorum: 2,
