@@ -14,9 +14,9 @@ describe('parseOwnJsonl', () => {
     expect(data.own).toBe(true);
     expect(data.source).toMatch(/mine\.jsonl .*stays in this browser/);
     expect(data.examples).toEqual([
-      { prompt: '### Instruction:\nSay hi.\n### Input:\n\n### Response:\n', response: 'hi' },
-      { prompt: formatPrompt('Define the word.', 'lively'), response: 'full of life' },
-      { prompt: formatPrompt('Define the word.', 'x'), response: 'a letter' },
+      { prompt: 'Say hi.\n', response: 'hi' },
+      { prompt: 'Define the word.: lively\n', response: 'full of life' },
+      { prompt: formatPrompt('Define', 'x'), response: 'a letter' },
     ]);
   });
 
@@ -47,7 +47,7 @@ describe('assignedData', () => {
   it('turns the task records into prompts and reference responses, all of them without a shard', () => {
     const data = assignedData(jsonl, { task: 'define', url, shard: null });
     expect(data.examples[1]).toEqual({
-      prompt: formatPrompt('Define the word.', 'b'),
+      prompt: formatPrompt('Define', 'b'),
       response: 'meaning 1',
     });
     expect(data.examples).toHaveLength(6);

@@ -1,24 +1,11 @@
-// `prufed eval`: evaluate a (pruned, optionally adapted) model on a WordNet task split — loss and
-// perplexity of the instruction-format responses, plus the task metric from greedy decoding — or, in
-// corpus mode, the loss on held-out text beside the unigram entropy of the same tokens. Also the
-// corpus packing that pretraining uses, so that training and evaluation see text the same way.
-// Dimension letters: B batch, T tokens, V vocab.
-import path from 'node:path';
 import {
-  type Batch,
-  encodeRecord,
-  greedyDecode,
   InputError,
   instructionTokenizer,
   loadTokenizer,
   type PrufedTokenizer,
   packedLoss,
   packLines,
-  padInstructionBatch,
-  parseTaskJsonl,
-  promptFor,
   SPLITS,
-  scorePredictions,
   TASKS,
   type TrainingEngine,
   unigramEntropy,
@@ -30,6 +17,7 @@ import { parseCount, parseCountList } from './args';
 import { createEngine, engineNames } from './engines';
 import { readInputText, readPeftAdapter } from './files';
 import { prune } from './prune';
+import { readTaskRecords, scoreTask } from './task-run';
 
 export interface EvalOptions {
   model: string;
@@ -48,6 +36,8 @@ export interface EvalOptions {
   batchSize: number;
   maxNewTokens: number;
   engine: string;
+  /** Include every record's greedy prediction in the result. */
+  predictions?: boolean;
 }
 
 export interface TaskEvalResult {
@@ -62,6 +52,8 @@ export interface TaskEvalResult {
   perplexity: number;
   exactMatch: number;
   f1: number;
+  /** With --predictions: each record's input, reference and greedy prediction. */
+  predictions?: { input: string; output: string; prediction: string }[];
 }
 
 export interface CorpusEvalResult {
@@ -105,59 +97,34 @@ async function evalTask(
   maxLength: number,
   options: EvalOptions & { task: string },
 ): Promise<Omit<TaskEvalResult, 'model' | 'keptLayers' | 'adapter'>> {
-  if (!(TASKS as readonly string[]).includes(options.task)) {
-    throw new InputError(`unknown task "${options.task}"; use one of ${TASKS.join(', ')}`);
-  }
-  if (!(SPLITS as readonly string[]).includes(options.split)) {
-    throw new InputError(`unknown split "${options.split}"; use one of ${SPLITS.join(', ')}`);
-  }
-  const file = path.join(options.data, options.task, `${options.split}.jsonl`);
-  const records = parseTaskJsonl(await readInputText(file, 'task split'), file).slice(0, options.limit);
-  if (records.length === 0) throw new InputError(`${file} holds no records`);
-  const instruction = instructionTokenizer(tokenizer);
-  const eosId = instruction.eosId;
-  const bar = progressBar(`${options.task}/${options.split}`);
+  const records = await readTaskRecords(options.data, options.task, options.split, options.limit);
+  const bar = progressBar(`${options.task} ${options.split}`);
   bar.start(2 * records.length, 0);
   try {
-    let sum = 0;
-    let tokens = 0;
-    for (let start = 0; start < records.length; start += options.batchSize) {
-      const chunk = records.slice(start, start + options.batchSize);
-      const padded = padInstructionBatch(
-        chunk.map((record) => encodeRecord(instruction, record, maxLength)),
-        instruction.padId,
-      );
-      const batch: Batch = {
-        batchSize: padded.batch,
-        seqLen: padded.tokens,
-        inputIds: padded.inputIds,
-        labels: padded.labels,
-      };
-      const result = await engine.evaluateLoss(batch);
-      if (result.tokens > 0) {
-        sum += result.loss * result.tokens;
-        tokens += result.tokens;
-      }
-      bar.increment(chunk.length);
-    }
-    const predictions: string[] = [];
-    for (const record of records) {
-      const bos = instruction.bosId === undefined ? [] : [instruction.bosId];
-      const prompt = [...bos, ...instruction.encode(promptFor(record))];
-      const generated = await greedyDecode(engine, prompt, options.maxNewTokens, eosId, maxLength);
-      predictions.push(tokenizer.decode(generated, { skipSpecialTokens: true }).trim());
-      bar.increment();
-    }
-    const loss = sum / tokens;
-    const scores = scorePredictions(records, predictions);
+    const scores = await scoreTask(
+      engine,
+      instructionTokenizer(tokenizer),
+      records,
+      { batchSize: options.batchSize, maxNewTokens: options.maxNewTokens, maxLength },
+      (done) => bar.update(done),
+    );
     return {
       task: options.task,
       split: options.split,
       count: scores.count,
-      loss,
-      perplexity: Math.exp(loss),
+      loss: scores.loss,
+      perplexity: Math.exp(scores.loss),
       exactMatch: scores.exactMatch,
       f1: scores.f1,
+      ...(options.predictions
+        ? {
+            predictions: records.map((record, i) => ({
+              input: record.input,
+              output: record.output,
+              prediction: scores.predictions[i],
+            })),
+          }
+        : {}),
     };
   } finally {
     bar.stop();
@@ -254,6 +221,7 @@ export function evalCommand(): Command {
     .option('--seq-len <t>', 'corpus mode: tokens per packed row', parseCount, 128)
     .option('--batch-size <b>', 'rows per forward pass', parseCount, 8)
     .option('--max-new-tokens <n>', 'greedy decoding: most tokens generated per answer', parseCount, 32)
+    .option('--predictions', "task mode: include each record's greedy prediction in the JSON")
     .addOption(new Option('--engine <name>', 'training engine').choices(engineNames).default('cpu'))
     .action(async (options: EvalOptions) => {
       process.stdout.write(`${JSON.stringify(await evaluate(options), null, 2)}\n`);

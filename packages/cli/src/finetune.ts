@@ -6,19 +6,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   adapterToPeft,
-  defaultAdamW,
   encodeRecord,
   InputError,
   type InstructionExample,
-  type InstructionTokenizer,
   initLoraAdapter,
+  instructionTokenizer,
   type LoraModule,
   loadTokenizer,
   loraModules,
-  padInstructionBatch,
-  parseTaskJsonl,
-  Rng,
-  shuffleInPlace,
   TASKS,
 } from '@prufed/model';
 import { readModelDir } from '@prufed/model/node';
@@ -26,7 +21,7 @@ import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import { parseCount, parseCountList, parseNameList, parsePositive } from './args';
 import { createEngine, engineNames } from './engines';
-import { readInputText } from './files';
+import { readTaskRecords, trainLoraSteps } from './task-run';
 
 export interface FinetuneOptions {
   model: string;
@@ -75,9 +70,6 @@ function endMeans(values: number[]): [number, number] {
 }
 
 export async function finetune(options: FinetuneOptions): Promise<FinetuneResult> {
-  if (!(TASKS as readonly string[]).includes(options.task)) {
-    throw new InputError(`unknown task "${options.task}"; use one of ${TASKS.join(', ')}`);
-  }
   for (const [name, value] of [
     ['--steps', options.steps],
     ['--batch-size', options.batchSize],
@@ -85,31 +77,17 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
   ] as const) {
     if (value < 1) throw new InputError(`${name} must be at least 1, got ${value}`);
   }
-  const file = path.join(options.data, options.task, 'train.jsonl');
-  const records = parseTaskJsonl(await readInputText(file, 'train split'), file).slice(0, options.limit);
-  if (records.length === 0) throw new InputError(`${file} holds no records`);
+  const records = await readTaskRecords(options.data, options.task, 'train', options.limit);
   const { config, weights, tokenizerJson } = await readModelDir(options.model, options.keep);
   if (tokenizerJson === undefined) {
     throw new InputError(
       `${options.model} has no tokenizer.json, which fine-tuning needs to tokenise the task`,
     );
   }
-  const tokenizer = loadTokenizer(tokenizerJson);
-  const eosId = tokenizer.eosId;
-  if (eosId === undefined) {
-    throw new InputError(
-      "the model's tokenizer.json has no end-of-sequence token, which ends every response",
-    );
-  }
-  const instructionTokenizer: InstructionTokenizer = {
-    encode: (text) => tokenizer.encode(text, { addSpecialTokens: false }),
-    eosId,
-    padId: tokenizer.padId ?? eosId,
-    bosId: tokenizer.bosId,
-  };
+  const instruction = instructionTokenizer(loadTokenizer(tokenizerJson), options.model);
   const maxLength = Math.min(options.seqLen, config.maxPositionEmbeddings);
   const examples: InstructionExample[] = records.map((record) =>
-    encodeRecord(instructionTokenizer, record, maxLength),
+    encodeRecord(instruction, record, maxLength),
   );
 
   const lora = { r: options.rank, alpha: options.alpha, targetModules: options.targets };
@@ -120,35 +98,18 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
   try {
     await engine.loadVariant(weights, { keptLayers: weights.layers });
     await engine.setAdapter(initLoraAdapter(config, lora, weights.layers, options.seed));
-    const optimizer = { ...defaultAdamW, lr: options.lr };
-    // Epoch e visits the records in the order of a shuffle seeded by (seed, e).
-    const rng = new Rng(options.seed);
-    let order: number[] = [];
-    let epoch = 0;
-    const nextIndex = (): number => {
-      if (order.length === 0)
-        order = shuffleInPlace(
-          records.map((_, i) => i),
-          rng.fork(`epoch-${epoch++}`),
-        );
-      return order.pop()!;
-    };
-    const losses: number[] = [];
-    let tokens = 0;
     const started = performance.now();
     bar.start(options.steps, 0, { loss: '-', tps: '-' });
-    for (let step = 0; step < options.steps; step++) {
-      const chunk = Array.from({ length: options.batchSize }, () => examples[nextIndex()]);
-      const padded = padInstructionBatch(chunk, instructionTokenizer.padId);
-      const result = await engine.trainStep(
-        { batchSize: padded.batch, seqLen: padded.tokens, inputIds: padded.inputIds, labels: padded.labels },
-        optimizer,
-      );
-      losses.push(result.loss);
-      tokens += padded.batch * padded.tokens;
-      const seconds = (performance.now() - started) / 1000;
-      bar.update(step + 1, { loss: result.loss.toFixed(3), tps: (tokens / seconds).toFixed(0) });
-    }
+    const { losses, tokens } = await trainLoraSteps(
+      engine,
+      examples,
+      instruction.padId,
+      { steps: options.steps, batchSize: options.batchSize, lr: options.lr, seed: options.seed },
+      (step, loss, tokensSoFar) => {
+        const seconds = (performance.now() - started) / 1000;
+        bar.update(step + 1, { loss: loss.toFixed(3), tps: (tokensSoFar / seconds).toFixed(0) });
+      },
+    );
     const seconds = (performance.now() - started) / 1000;
     const { safetensors, config: peftConfig } = adapterToPeft(await engine.readAdapter(), {
       baseModel: options.model,

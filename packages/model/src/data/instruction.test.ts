@@ -20,13 +20,12 @@ const ids = (text: string) => [...text].map((ch) => ch.charCodeAt(0) + 10);
 
 describe('instruction format', () => {
   it('writes the prompt template', () => {
-    expect(formatPrompt('Define the word.', 'bank')).toBe(
-      '### Instruction:\nDefine the word.\n### Input:\nbank\n### Response:\n',
-    );
+    expect(formatPrompt('Define', 'bank')).toBe('Define: bank\n');
+    expect(formatPrompt('Say hi.', '')).toBe('Say hi.\n');
   });
 
   it('masks BOS and the prompt with -100 and trains on the response and EOS', () => {
-    const prompt = '### Instruction:\nDefine the word.\n### Input:\nbank\n### Response:\n';
+    const prompt = 'Define: bank\n';
     const { inputIds, labels } = encodeRecord(tokenizer, {
       id: 'define:bank',
       task: 'define',

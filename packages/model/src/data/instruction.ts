@@ -1,4 +1,5 @@
-// The instruction format used for fine-tuning and evaluation: an Alpaca-style prompt, with labels
+// The instruction format used for fine-tuning and evaluation: a compact prompt (`Define: bank` and a
+// newline; a tiny model learns it fast and every prompt token costs compute in a browser), with labels
 // that mask the prompt (Hugging Face's ignore index -100) so the loss covers only the response and
 // the end-of-sequence token. Works with any tokenizer that maps text to ids.
 //
@@ -44,16 +45,16 @@ export function instructionTokenizer(
 
 /** The instruction of each task. */
 export const TASK_INSTRUCTIONS: Record<TaskName, string> = {
-  define: 'Define the word.',
-  category: 'Give the WordNet lexicographer category of the word, such as noun.animal or verb.motion.',
-  hypernym: 'Give a more general word (a hypernym) for the word.',
-  pos: 'Give the part of speech of the word: noun, verb, adjective or adverb.',
-  antonym: 'Give an antonym of the adjective.',
+  define: 'Define',
+  category: 'Category',
+  hypernym: 'Hypernym',
+  pos: 'Part of speech',
+  antonym: 'Antonym',
 };
 
-/** The prompt text: everything before the response. */
+/** The prompt text, everything before the response: `instruction: input` (or the instruction alone) and a newline. */
 export function formatPrompt(instruction: string, input: string): string {
-  return `### Instruction:\n${instruction}\n### Input:\n${input}\n### Response:\n`;
+  return input.length > 0 ? `${instruction}: ${input}\n` : `${instruction}\n`;
 }
 
 /** The prompt of a task record. */
