@@ -59,6 +59,7 @@ import { adapterToPeft, ConfigError, InputError, type LoraAdapter, Rng } from '@
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { AggregationStrategyName } from './config';
 import type { Store } from './store';
+import { threadCpuMs } from './thread-cpu';
 import { assignTier, sliceAdapter, type TierPlan } from './tiers';
 
 export type VolunteerServer = Server<
@@ -163,7 +164,8 @@ export interface CoordinatorCounters {
   updateBytes: number;
   /**
    * Server time spent on accepted updates (layout check, value pass for finiteness and delta norm,
-   * accumulation): wall clock, and this process's CPU time, which a busy machine does not inflate.
+   * accumulation): wall clock, and the event-loop thread's CPU time (threadCpuMs), which a busy
+   * machine does not inflate.
    */
   updateMs: number;
   updateCpuMs: number;
@@ -500,7 +502,7 @@ export class Coordinator {
       );
     }
     const started = performance.now();
-    const cpuStarted = process.cpuUsage();
+    const cpuStarted = threadCpuMs();
     const acceptance = acceptUpdate(
       { ...meta.value, clientId: volunteer.info.id, bytes: bytes.value },
       {
@@ -521,8 +523,7 @@ export class Coordinator {
       return reject('malformed', error.message, meta.value.round);
     }
     this.counters.updateMs += performance.now() - started;
-    const cpu = process.cpuUsage(cpuStarted);
-    this.counters.updateCpuMs += (cpu.user + cpu.system) / 1000;
+    this.counters.updateCpuMs += threadCpuMs() - cpuStarted;
     this.counters.updateBytes += bytes.value.byteLength;
     this.counters.acceptedUpdates++;
     this.counters.lastUpdateAt = performance.timeOrigin + performance.now();

@@ -107,6 +107,29 @@ describe('readPeftUpdate', () => {
   });
 });
 
+describe('readPeftUpdate with a header it has accepted before', () => {
+  it("reads each payload's own values, and still checks the data length and the kept layers", () => {
+    // Prepare: two updates with the same header (same layers and shapes) and different values.
+    const first = adapterToPeft(update()).safetensors;
+    const rng = new Rng(9);
+    const other = makeAdapter(layers, () => rng.normal());
+    const second = adapterToPeft(other).safetensors;
+    // Execute
+    const a = readPeftUpdate(first, global, layers);
+    const b = readPeftUpdate(second, global, layers);
+    // Assert: the second read views its own bytes, value for value.
+    if (!a.ok || !b.ok) throw new Error('both updates are well formed');
+    const key = loraKey(1, 'q_proj');
+    expect(b.adapter.weights.get(key)!.B.data.buffer).toBe(second.buffer);
+    expect(Array.from(b.adapter.weights.get(key)!.B.data)).toEqual(
+      Array.from(other.weights.get(key)!.B.data),
+    );
+    expect(codeOf(first.subarray(0, first.byteLength - 4))).toBe('malformed');
+    const read = readPeftUpdate(first, global, [1]);
+    expect(read.ok ? 'ok' : read.code).toBe('extra-layers');
+  });
+});
+
 describe('acceptUpdate on bytes agrees with the decoded reference path', () => {
   const expectation = (maxDeltaNorm: number): UpdateExpectation => ({
     round: 1,
