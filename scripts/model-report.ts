@@ -21,6 +21,8 @@ import {
   type TaskName,
   type TaskScores,
 } from '@prufed/model';
+import { type Hardware, hardware } from '../packages/cli/src/study/machine';
+import { maxNewTokens, metricName, parseTasks, primaryMetric } from '../packages/cli/src/study/tasks';
 
 const root = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -43,25 +45,13 @@ const { values } = parseArgs({
   },
 });
 
-/** The metric each task is judged by: exact match for the one-word answers, token F1 for glosses. */
-const primaryMetric: Record<TaskName, 'exactMatch' | 'f1'> = {
-  define: 'f1',
-  category: 'exactMatch',
-  hypernym: 'exactMatch',
-  pos: 'exactMatch',
-  antonym: 'exactMatch',
-};
-/** Greedy decoding stops at eos or after this many tokens: about the longest reference answer. */
-const maxNewTokens: Record<TaskName, number> = { define: 16, category: 8, hypernym: 10, pos: 4, antonym: 10 };
-
-const tasks = values.tasks!.split(',').map((name) => {
-  const task = TASKS.find((t) => t === name.trim());
-  if (!task) {
-    console.error(`--tasks: unknown task "${name}"; use some of ${TASKS.join(', ')}`);
-    process.exit(1);
-  }
-  return task;
-});
+let tasks: TaskName[];
+try {
+  tasks = parseTasks(values.tasks!);
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(1);
+}
 const jobs = Number(values.jobs);
 if (!Number.isSafeInteger(jobs) || jobs < 1) {
   console.error(`--jobs must be a positive integer, got ${values.jobs}`);
@@ -71,21 +61,6 @@ if (!Number.isSafeInteger(jobs) || jobs < 1) {
 const outDir = resolve(values.out!);
 const workDir = resolve(values.work!);
 const { model, data } = values;
-
-function hardware(): Record<string, string | number> {
-  const cpus = os.cpus();
-  return {
-    cpu: cpus[0]?.model ?? 'unknown CPU',
-    cores: cpus.length,
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    loadAverage: os
-      .loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' '),
-  };
-}
 
 /** A path as the commands show it: relative to the working directory when inside it. */
 function shown(file: string): string {
@@ -268,12 +243,7 @@ async function taskReport(task: TaskName): Promise<TaskReport> {
   return report;
 }
 
-function finetuneMarkdown(
-  reports: TaskReport[],
-  before: Record<string, string | number>,
-  seconds: number,
-): string {
-  const metricName = { exactMatch: 'exact match', f1: 'token F1' };
+function finetuneMarkdown(reports: TaskReport[], before: Hardware, seconds: number): string {
   const rows = reports.map((r) => {
     const m = r.metric;
     const best = Math.max(r.majority[m], r.copyPrompt[m]);

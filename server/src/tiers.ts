@@ -6,13 +6,13 @@ import {
   blockInfluence,
   ConfigError,
   type LlamaWeights,
-  type LoraAdapter,
-  type LoraPair,
-  loraKey,
   type PruningStrategy,
   selectLayers,
 } from '@prufed/model';
 import type { Calibration } from './calibration';
+
+// The slice a tier trains lives in @prufed/fl, shared with the federated study.
+export { sliceAdapter } from '@prufed/fl';
 
 export interface TierPlan {
   /** Kept original layers of each enabled tier, ascending. */
@@ -93,18 +93,4 @@ export function assignTier(report: HelloReport, plan: TierPlan): { tier: Tier; r
     tier,
     reason: `tier ${wanted} is not used by this run (tiers: ${plan.enabled.join(', ')}); assigned tier ${tier}`,
   };
-}
-
-/** The adapter restricted to `layers` (shares the tensors, copies nothing). */
-export function sliceAdapter(adapter: LoraAdapter, layers: readonly number[]): LoraAdapter {
-  const weights = new Map<string, LoraPair>();
-  for (const layer of layers) {
-    for (const module of adapter.config.targetModules) {
-      const key = loraKey(layer, module);
-      const pair = adapter.weights.get(key);
-      if (!pair) throw new ConfigError(`the global adapter lacks ${key}; it does not match the model`);
-      weights.set(key, pair);
-    }
-  }
-  return { config: adapter.config, layers: [...layers], weights };
 }

@@ -3,17 +3,15 @@
 // and prints a Markdown table (loss and change against the full model); --json also writes the
 // numbers. contribution and angular are calibrated on the first lines of a calibration text, which
 // should not be the held-out text.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { InputError, type PruningStrategy, pruningStrategies } from '@prufed/model';
 import { readModelDir } from '@prufed/model/node';
 import { Command, Option } from 'commander';
 import { parseCount, parseCountList, parseNameList } from './args';
 import { engineNames } from './engines';
 import { type CorpusEvalResult, evaluate } from './eval';
-import { readInputText } from './files';
 import { prune } from './prune';
+import { withCalibrationHead } from './study/calibration';
 
 export interface LayerStudyOptions {
   model: string;
@@ -80,16 +78,7 @@ export async function layerStudy(options: LayerStudyOptions): Promise<LayerStudy
     throw new InputError('give at least one depth (--keep 9,6) and one strategy');
   }
   const started = performance.now();
-  // prune() calibrates on a whole file: hand it the first calibLines lines only.
-  const calibText = (await readInputText(options.calib, 'calibration text'))
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .slice(0, options.calibLines);
-  if (calibText.length === 0) throw new InputError(`calibration text ${options.calib} is empty`);
-  const calibDir = await mkdtemp(path.join(os.tmpdir(), 'prufed-calib-'));
-  try {
-    const calibFile = path.join(calibDir, 'calib.txt');
-    await writeFile(calibFile, `${calibText.join('\n')}\n`);
+  return withCalibrationHead(options.calib, options.calibLines, async (calibFile, calibLines) => {
     const numLayers = (await readModelDir(options.model, [])).config.numHiddenLayers;
     const tooDeep = options.keep.find((k) => k < 1 || k > numLayers);
     if (tooDeep !== undefined) {
@@ -118,7 +107,7 @@ export async function layerStudy(options: LayerStudyOptions): Promise<LayerStudy
       corpus: options.corpus,
       limit: options.limit ?? null,
       calib: options.calib,
-      calibLines: calibText.length,
+      calibLines,
       numLayers,
       tokens: full.tokens,
       unigramEntropy: full.unigramEntropy,
@@ -128,13 +117,11 @@ export async function layerStudy(options: LayerStudyOptions): Promise<LayerStudy
     };
     if (options.json !== undefined) await writeFile(options.json, `${JSON.stringify(result, null, 2)}\n`);
     return result;
-  } finally {
-    await rm(calibDir, { recursive: true, force: true });
-  }
+  });
 }
 
 /** Runs of three or more consecutive layers shortened: 0,1,2,3,5,6 -> 0-3,5,6. */
-function layerRanges(layers: number[]): string {
+export function layerRanges(layers: number[]): string {
   const parts: string[] = [];
   for (let i = 0; i < layers.length; ) {
     let j = i;
