@@ -27,7 +27,7 @@ const { values } = parseArgs({
     fraction: { type: 'string', default: '0.5' },
     'local-steps': { type: 'string' },
     'batch-size': { type: 'string', default: '8' },
-    lr: { type: 'string', default: '2e-3' },
+    lr: { type: 'string', default: '5e-3' },
     rank: { type: 'string', default: '8' },
     'lora-alpha': { type: 'string', default: '16' },
     'seq-len': { type: 'string', default: '96' },
@@ -44,10 +44,10 @@ const { values } = parseArgs({
 
 const quick = values.quick!;
 /**
- * The default configuration (estimated at about 85 CPU-minutes on one core of the 2-core EPYC from
- * measured costs: a local step of batch 8 ~1.4 CPU-s at depth 12, a hetero round ~53 CPU-s, homo
- * rounds 23-48 CPU-s, 0.3-0.6 CPU-s per greedy-decoded test record), or --quick's: a pipeline check
- * in about a minute of CPU, not findings.
+ * The default configuration (about an hour of CPU on one core of the 2-core EPYC, from measured
+ * costs: a local step of batch 8 ~1.4 CPU-s at depth 12, a hetero round ~50 CPU-s, homo rounds
+ * 23-48 CPU-s, 0.3-0.6 CPU-s per greedy-decoded test record), or --quick's: a pipeline check in about
+ * a minute of CPU, not findings. The learning rate is the pruning study's (5e-3).
  */
 const defaults = quick
   ? {
@@ -62,11 +62,11 @@ const defaults = quick
   : {
       tasks: TASKS.join(','),
       clients: '12',
-      rounds: '8',
-      localSteps: '5',
+      rounds: '6',
+      localSteps: '6',
       seeds: '0,1',
-      limit: '16',
-      valLimit: '16',
+      limit: '24',
+      valLimit: '12',
     };
 
 function numberOption(name: string, value: string, integer = true): number {

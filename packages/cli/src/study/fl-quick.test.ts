@@ -1,35 +1,15 @@
 // End to end: `npm run study:fl -- --quick` on the shipped model (read only) into a temp dir,
 // checking the pipeline (every run tabled, numbers in the JSON, a well-formed figure), not the
 // findings.
-import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FlStudyResult } from './fl';
+import { runRepoScript } from './run-script';
 import { countClass, parseXml } from './xml-check';
 
-const root = path.resolve(import.meta.dirname, '../../../..');
 const work = path.join(os.tmpdir(), `prufed-study-fl-quick-${process.pid}`);
-
-function runScript(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(root, 'scripts/study-fl.ts'), ...args],
-      {
-        cwd: root,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stderr }));
-  });
-}
 
 describe('study:fl --quick', () => {
   afterAll(() => rm(work, { recursive: true, force: true }));
@@ -38,7 +18,13 @@ describe('study:fl --quick', () => {
     timeout: 300_000,
   }, async () => {
     const out = path.join(work, 'results');
-    const run = await runScript(['--quick', '--out', out, '--work', path.join(work, 'work')]);
+    const run = await runRepoScript('scripts/study-fl.ts', [
+      '--quick',
+      '--out',
+      out,
+      '--work',
+      path.join(work, 'work'),
+    ]);
     expect(run.stderr.slice(-2000)).toMatch(/wrote .*fl\.md/);
     expect(run.code).toBe(0);
 

@@ -1,35 +1,15 @@
 // End to end: `npm run study:pruning -- --quick` on the shipped model (read only) into a temp dir,
 // checking the pipeline (every strategy tabled, numbers in the JSON, a well-formed figure), not the
 // findings.
-import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pruningStrategies } from '@prufed/model';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runRepoScript } from './run-script';
 import { countClass, parseXml } from './xml-check';
 
-const root = path.resolve(import.meta.dirname, '../../../..');
 const work = path.join(os.tmpdir(), `prufed-study-pruning-quick-${process.pid}`);
-
-function runScript(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(root, 'scripts/study-pruning.ts'), ...args],
-      {
-        cwd: root,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stderr }));
-  });
-}
 
 describe('study:pruning --quick', () => {
   afterAll(() => rm(work, { recursive: true, force: true }));
@@ -38,7 +18,7 @@ describe('study:pruning --quick', () => {
     timeout: 240_000,
   }, async () => {
     const out = path.join(work, 'results');
-    const run = await runScript(['--quick', '--out', out, '--work', work]);
+    const run = await runRepoScript('scripts/study-pruning.ts', ['--quick', '--out', out, '--work', work]);
     expect(run.stderr.slice(-2000)).toMatch(/wrote .*pruning\.md/);
     expect(run.code).toBe(0);
 
@@ -65,7 +45,7 @@ describe('study:pruning --quick', () => {
     expect(countClass(svg, 'bar')).toBe((1 + 2) * pruningStrategies.length * 2 * 2);
 
     // Rerunning the same command resumes: every cell comes from the journal.
-    const again = await runScript(['--quick', '--out', out, '--work', work]);
+    const again = await runRepoScript('scripts/study-pruning.ts', ['--quick', '--out', out, '--work', work]);
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(/(\d+) cells, \1 already in/);
   });
