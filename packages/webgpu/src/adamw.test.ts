@@ -1,6 +1,8 @@
 // Parity of the GPU AdamW step and global gradient norm with the CPU twins of @prufed/model, over
 // two gradient buffers (as LoRA and base weights), one longer than the norm's 16384 partial sums
-// per buffer, so that its first pass loops. Skips, saying why, where no WebGPU adapter exists.
+// per buffer, so that its first pass loops; and over tensors packed into one buffer at aligned
+// offsets (the engine's LoRA layout), whose zero padding must stay zero and add nothing to the
+// norm. Skips, saying why, where no WebGPU adapter exists.
 import {
   type AdamWConfig,
   adamwUpdate as adamwUpdateCpu,
@@ -11,6 +13,7 @@ import {
 } from '@prufed/model';
 import { afterAll, describe, expect, it } from 'vitest';
 import { adamwUpdate, globalGradNorm, gradNormPartials, readGradNorm } from './adamw';
+import { packedOffsets } from './engine/model';
 import { acquireNodeDevice } from './node-gpu';
 import { GpuRuntime } from './runtime';
 import { assertClose, randomFloats } from './test-support';
@@ -84,6 +87,48 @@ describe.skipIf(rt === null)('adamw on WebGPU', () => {
       }
     });
   }
+
+  it('over tensors packed at aligned offsets matches per-tensor AdamW, and the padding stays zero', async () => {
+    const config: AdamWConfig = { ...defaultAdamW, lr: 0.01, weightDecay: 0.1, maxGradNorm: 2 };
+    const sizes = [1000, 37, 20_000];
+    const { offsets, total } = packedOffsets(sizes, 64);
+    expect(offsets).toEqual([0, 1024, 1088]);
+    const cpu = sizes.map((n, k) => ({
+      params: randomFloats(n, 71 + k),
+      m: new Float32Array(n),
+      v: new Float32Array(n),
+    }));
+    const pack = (parts: Float32Array[]) => {
+      const flat = new Float32Array(total);
+      for (const [k, part] of parts.entries()) flat.set(part, offsets[k]);
+      return flat;
+    };
+    const g = rt!;
+    const params = g.upload('packed/params', pack(cpu.map((s) => s.params)));
+    const m = g.upload('packed/m', new Float32Array(total));
+    const v = g.upload('packed/v', new Float32Array(total));
+    const norm = g.arena.buffer('packed/norm', 8);
+    const partials = g.arena.buffer('packed/partials', gradNormPartials(total) * 4);
+    for (let step = 1; step <= 2; step++) {
+      const grads = sizes.map((n, k) => randomFloats(n, 200 * step + k));
+      const gradNorm = Math.sqrt(grads.reduce((sum, x) => sum + sumOfSquares(x), 0));
+      for (const [k, s] of cpu.entries()) {
+        adamwUpdateCpu(s.params, grads[k], s.m, s.v, step, config, clipCoefficient(gradNorm, 2));
+      }
+      const packedGrads = g.upload('packed/grads', pack(grads));
+      await globalGradNorm(g, norm, partials, [{ buffer: packedGrads, n: total }], config.maxGradNorm);
+      await adamwUpdate(g, params, packedGrads, m, v, norm, total, step, config);
+      assertClose(await g.read(norm, 1), [gradNorm], 1e-5, `norm of the packed gradients, step ${step}`);
+    }
+    // Padding: 24 floats after the first tensor, 27 after the second, 32 at the end.
+    for (const [name, buffer, expected] of [
+      ['params', params, cpu.map((s) => s.params)],
+      ['m', m, cpu.map((s) => s.m)],
+      ['v', v, cpu.map((s) => s.v)],
+    ] as const) {
+      assertClose(await g.read(buffer), pack([...expected]), 1e-5, `packed ${name} (padding 0)`);
+    }
+  });
 
   it('computes one step by hand and rejects bad settings', async () => {
     const g = rt!;

@@ -1,5 +1,5 @@
-// Picks the faster matmul kernel for this adapter by timing both on a representative shape, and
-// remembers the winner per adapter (adapter key: vendor|architecture|device|description). Software
+// Picks the fastest matmul kernel for this adapter by timing every variant on a representative
+// shape, and remembers the winner per adapter (adapter key: vendor|architecture|device|description). Software
 // adapters (SwiftShader) favour the register-blocked kernel, real GPUs the workgroup-tiled one.
 import { type MatmulLayout, type MatmulVariant, matmul, matmulVariants } from './matmul';
 import type { GpuRuntime } from './runtime';
@@ -14,13 +14,13 @@ export interface AutotuneOptions {
   store?: AutotuneStore;
   /** Shape timed: rows, columns, inner size. Default a (256, 256) x (256, 256) product. */
   shape?: { M: number; N: number; K: number };
-  /** Timed repetitions per variant after one warm-up run. */
+  /** Timed rounds; each times every variant once (after a warm-up run) and the best round counts. Default 5. */
   repetitions?: number;
 }
 
 export interface AutotuneResult {
   variant: MatmulVariant;
-  /** Milliseconds per matmul, per variant; empty when the winner came from the store. */
+  /** Milliseconds per matmul in the variant's best round; empty when the winner came from the store. */
   timings: Partial<Record<MatmulVariant, number>>;
   fromStore: boolean;
 }
@@ -63,12 +63,15 @@ export async function autotuneMatmul(rt: GpuRuntime, options: AutotuneOptions = 
     return { variant: remembered, timings: {}, fromStore: true };
   }
   const shape = options.shape ?? { M: 256, N: 256, K: 256 };
+  // Rounds interleave the variants and the best round counts: on a shared machine a burst of load
+  // then slows one round of every variant alike, instead of making a slower variant win.
   const timings: Partial<Record<MatmulVariant, number>> = {};
-  let best: MatmulVariant = matmulVariants[0];
-  for (const variant of matmulVariants) {
-    timings[variant] = await timeMatmul(rt, variant, shape, options.repetitions ?? 3);
-    if (timings[variant] < timings[best]!) best = variant;
+  for (let round = 0; round < (options.repetitions ?? 5); round++) {
+    for (const variant of matmulVariants) {
+      timings[variant] = Math.min(timings[variant] ?? Infinity, await timeMatmul(rt, variant, shape, 1));
+    }
   }
+  const best = matmulVariants.reduce((a, b) => (timings[b]! < timings[a]! ? b : a));
   for (const name of ['a', 'b', 'c']) rt.arena.release(`autotune/${name}`);
   store.set(key, best);
   rt.matmulVariant = best;

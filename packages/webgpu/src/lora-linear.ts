@@ -6,14 +6,14 @@
 import { InputError } from '@prufed/model';
 import { matmul } from './matmul';
 import { assertCapacity } from './program';
-import type { GpuRuntime } from './runtime';
+import type { GpuBinding, GpuRuntime } from './runtime';
 
 /** A LoRA pair on one projection: A (R, IN), B (OUT, R), with their gradients when trained. */
 export interface GpuLoraLinearWeights {
-  A: GPUBuffer; // (R, IN)
-  B: GPUBuffer; // (OUT, R)
-  dA: GPUBuffer | null; // (R, IN)
-  dB: GPUBuffer | null; // (OUT, R)
+  A: GpuBinding; // (R, IN)
+  B: GpuBinding; // (OUT, R)
+  dA: GpuBinding | null; // (R, IN)
+  dB: GpuBinding | null; // (OUT, R)
   R: number;
   scale: number; // alpha / r
 }

@@ -82,6 +82,28 @@ describe.skipIf(rt === null)('matmul on WebGPU', () => {
     }
   }
 
+  // LoRA's shapes (R = 8 columns of x A^T, R = 8 rows of dA) run on workgroups fitted to them.
+  const skinny: [number, number, number, MatmulLayout][] = [
+    [68, 8, 36, { transB: true }],
+    [8, 60, 36, { transA: true, accumulate: true, alpha: 0.5 }],
+    [68, 4, 37, {}],
+    [5, 6, 36, { transB: true }],
+  ];
+  for (const variant of ['blocked', 'blocked8'] as const) {
+    for (const [M, N, K, layout] of skinny) {
+      it(`${variant} on a skinny C matches the CPU twin (M=${M}, N=${N}, K=${K})`, async () => {
+        const a = randomFloats(M * K, 8);
+        const b = randomFloats(K * N, 9);
+        const c0 = randomFloats(M * N, 10);
+        const expected = c0.slice();
+        matmulReference(expected, a, b, M, N, K, layout);
+        const c = rt!.upload('test/c', c0);
+        await matmul(rt!, c, rt!.upload('test/a', a), rt!.upload('test/b', b), M, N, K, layout, variant);
+        assertClose(await rt!.read(c), expected, 1e-5, `${variant} skinny M=${M} N=${N} K=${K}`);
+      });
+    }
+  }
+
   it('records several dependent matmuls in one submission (D = (A B) B^T)', async () => {
     const [M, N, K] = [9, 5, 6];
     const a = randomFloats(M * K, 4);

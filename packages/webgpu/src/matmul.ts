@@ -2,7 +2,7 @@
 // its CPU twin. Layouts used by training: C = A B, C = A B^T (x W^T with W (OUT, IN)), C = A^T B
 // (weight gradients dW = dout^T x). Kernels in kernels/matmul.wgsl.
 import { assertCapacity, type Program } from './program';
-import type { GpuRuntime } from './runtime';
+import type { GpuBinding, GpuRuntime } from './runtime';
 
 /**
  * blocked: 4x4 per invocation in registers; blocked8: 8x8 per invocation in registers (vec4 shapes;
@@ -26,20 +26,51 @@ const source = new URL('./kernels/matmul.wgsl', import.meta.url);
 /** Invocations per workgroup side and the side of the block of C each invocation computes. */
 const workgroupSide: Record<MatmulVariant, number> = { blocked: 8, blocked8: 8, tiled: 16 };
 const blockSide: Record<MatmulVariant, number> = { blocked: 4, blocked8: 8, tiled: 4 };
+/** Invocations of a register-blocked workgroup fitted to a skinny C (see registerWorkgroup). */
+const skinnyInvocations = 16;
 
-/** Whether every vec4 the blocked kernel would load is an aligned piece of one row (see the WGSL). */
+function powerOfTwoAtLeast(n: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+}
+
+/**
+ * Workgroup (x, y) of a register-blocked kernel for C (M, N): 8 x 8 invocations, except where C is
+ * too narrow (LoRA's x A^T has N = R columns) or too short (dA has M = R rows) to fill 8 blocks
+ * along a side. Then that side shrinks to the blocks it has and the other side makes up 16
+ * invocations: a square workgroup would leave most invocations idle and give the adapter's
+ * threads few workgroups to share (2-4x slower on SwiftShader for R = 8).
+ */
+function registerWorkgroup(block: number, M: number, N: number): [number, number] {
+  const side = workgroupSide.blocked;
+  const x = powerOfTwoAtLeast(Math.ceil(N / block));
+  const y = powerOfTwoAtLeast(Math.ceil(M / block));
+  if (x >= side && y >= side) return [side, side];
+  if (x >= side) return [Math.max(skinnyInvocations / y, 1), y];
+  if (y >= side) return [x, Math.max(skinnyInvocations / x, 1)];
+  return [x, y];
+}
+
+/** Whether every vec4 the blocked kernels would load or store is an aligned piece of one row (see the WGSL). */
 export function allowsVec4(M: number, N: number, K: number, layout: MatmulLayout): boolean {
-  return (layout.transA ? M : K) % 4 === 0 && (layout.transB ? K : N) % 4 === 0;
+  return (layout.transA ? M : K) % 4 === 0 && (layout.transB ? K : N) % 4 === 0 && N % 4 === 0;
 }
 
 /**
  * vec4: the shapes pass allowsVec4, so blocked runs matmul_blocked_vec4; blocked8 needs it (without
- * it the program is blocked's).
+ * it the program is blocked's). shape (M, N) of C fits the register-blocked kernels' workgroup to a
+ * skinny C; without it they run 8 x 8 invocations.
  */
-export function matmulProgram(requested: MatmulVariant, layout: MatmulLayout = {}, vec4 = false): Program {
+export function matmulProgram(
+  requested: MatmulVariant,
+  layout: MatmulLayout = {},
+  vec4 = false,
+  shape?: { M: number; N: number },
+): Program {
   const variant = requested === 'blocked8' && !vec4 ? 'blocked' : requested;
+  const block = blockSide[variant];
   const side = workgroupSide[variant];
-  const tile = blockSide[variant] * side;
+  const [wgX, wgY] =
+    variant === 'tiled' || shape === undefined ? [side, side] : registerWorkgroup(block, shape.M, shape.N);
   const entryPoint = variant === 'blocked' && vec4 ? 'matmul_blocked_vec4' : `matmul_${variant}`;
   return {
     name: entryPoint,
@@ -60,10 +91,10 @@ export function matmulProgram(requested: MatmulVariant, layout: MatmulLayout = {
       TRANS_A: layout.transA ?? false,
       TRANS_B: layout.transB ?? false,
       ACCUMULATE: layout.accumulate ?? false,
-      WG_X: side,
-      WG_Y: side,
+      WG_X: wgX,
+      WG_Y: wgY,
     },
-    dispatch: ({ M, N }) => [Math.ceil(N / tile), Math.ceil(M / tile), 1],
+    dispatch: ({ M, N }) => [Math.ceil(N / (block * wgX)), Math.ceil(M / (block * wgY)), 1],
   };
 }
 
@@ -81,9 +112,9 @@ function checkShapes(M: number, N: number, K: number, floats: { a: number; b: nu
  */
 export async function matmul(
   rt: GpuRuntime,
-  c: GPUBuffer, // (M, N)
-  a: GPUBuffer, // (M, K), or (K, M) with transA
-  b: GPUBuffer, // (K, N), or (N, K) with transB
+  c: GpuBinding, // (M, N)
+  a: GpuBinding, // (M, K), or (K, M) with transA
+  b: GpuBinding, // (K, N), or (N, K) with transB
   M: number,
   N: number,
   K: number,
@@ -91,7 +122,7 @@ export async function matmul(
   variant: MatmulVariant = rt.matmulVariant,
 ): Promise<void> {
   checkShapes(M, N, K, { a: a.size / 4, b: b.size / 4, c: c.size / 4 });
-  const program = matmulProgram(variant, layout, allowsVec4(M, N, K, layout));
+  const program = matmulProgram(variant, layout, allowsVec4(M, N, K, layout), { M, N });
   await rt.dispatch(program, [a, b, c], { M, N, K, alpha: layout.alpha ?? 1 });
 }
 

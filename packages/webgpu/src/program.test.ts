@@ -35,6 +35,19 @@ describe('program descriptors', () => {
     expect(matmulProgram('tiled').dispatch({ M: 65, N: 1, K: 1 })).toEqual([1, 2, 1]);
   });
 
+  it('fit register-blocked workgroups to a skinny C: its narrow side, 16 invocations in all', () => {
+    const wg = (p: ReturnType<typeof matmulProgram>) => [p.constants.WG_X, p.constants.WG_Y];
+    const xAt = matmulProgram('blocked8', { transB: true }, true, { M: 256, N: 8 }); // (N, R) = x A^T
+    expect(wg(xAt)).toEqual([1, 16]);
+    expect(xAt.dispatch({ M: 256, N: 8, K: 256 })).toEqual([1, 2, 1]);
+    const dA = matmulProgram('blocked', { transA: true }, true, { M: 8, N: 768 }); // (R, IN)
+    expect(wg(dA)).toEqual([8, 2]);
+    expect(dA.dispatch({ M: 8, N: 768, K: 256 })).toEqual([24, 1, 1]);
+    expect(wg(matmulProgram('blocked', {}, false, { M: 256, N: 256 }))).toEqual([8, 8]);
+    expect(wg(matmulProgram('tiled', {}, false, { M: 256, N: 8 }))).toEqual([16, 16]);
+    expect(programKey(xAt)).not.toBe(programKey(matmulProgram('blocked8', { transB: true }, true)));
+  });
+
   it('load the WGSL file next to the descriptor', async () => {
     const source = await loadWgsl(matmulProgram('blocked').source);
     expect(source).toMatch(/fn matmul_blocked\(/);

@@ -8,6 +8,23 @@ import type { MatmulVariant } from './matmul';
 import { PipelineCache } from './pipeline-cache';
 import { type Program, packUniforms, uniformByteSize } from './program';
 
+/**
+ * What a kernel binding receives: a whole buffer, or a range of one (byte offset and size; the
+ * offset a multiple of the device's minStorageBufferOffsetAlignment), as for the tensors of a packed
+ * buffer. Either way `size / 4` is the floats the kernel sees.
+ */
+export type GpuBinding = GPUBuffer | GpuSlice;
+
+export interface GpuSlice {
+  buffer: GPUBuffer;
+  offset: number; // bytes
+  size: number; // bytes
+}
+
+function bindingResource(binding: GpuBinding): GPUBufferBinding {
+  return 'buffer' in binding ? binding : { buffer: binding };
+}
+
 export interface RuntimeCounters {
   buffersCreated: number;
   pipelinesCompiled: number;
@@ -86,10 +103,10 @@ export class GpuRuntime {
     };
   }
 
-  /** Buffers bound in program.bindings order; uniforms by field name. */
+  /** Buffers (or ranges of buffers) bound in program.bindings order; uniforms by field name. */
   async dispatch(
     program: Program,
-    buffers: readonly GPUBuffer[],
+    buffers: readonly GpuBinding[],
     uniforms: Readonly<Record<string, number>>,
   ): Promise<void> {
     if (this.profiled !== null) await this.finish();
@@ -106,7 +123,10 @@ export class GpuRuntime {
     const bindGroup = this.device.createBindGroup({
       label: program.name,
       layout,
-      entries: [uniformBuffer, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: [uniformBuffer, ...buffers].map((buffer, binding) => ({
+        binding,
+        resource: bindingResource(buffer),
+      })),
     });
     const pass = this.openPass();
     pass.setPipeline(pipeline);
@@ -136,10 +156,15 @@ export class GpuRuntime {
 
   /** Writes data into the arena buffer called name (created or resized as needed). */
   upload(name: string, data: Float32Array): GPUBuffer {
-    this.ctx.check();
     const buffer = this.arena.buffer(name, data.byteLength);
-    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    this.write(buffer, 0, data);
     return buffer;
+  }
+
+  /** Writes data into buffer from float `offset` on, ordered before the work submitted next. */
+  write(buffer: GPUBuffer, offset: number, data: Float32Array): void {
+    this.ctx.check();
+    this.device.queue.writeBuffer(buffer, offset * 4, data.buffer, data.byteOffset, data.byteLength);
   }
 
   /** Submits the recorded work. Uniform buffers are reused from here on. */

@@ -1,6 +1,7 @@
 // Parity of the WebGPU engine with the CPU reference engine on a tiny GQA model, under the kept
 // layers of two pruning strategies: logits, loss, LoRA and base gradients, a 20-step AdamW loss
-// trajectory, no allocation in steady state, bad input and device loss. Skips, saying why, where
+// trajectory (with the packed adapter's padding still zero after it), no allocation in steady
+// state, bad input and device loss. Skips, saying why, where
 // no WebGPU adapter exists.
 //
 // Tolerances (both engines compute in f32 and differ only in summation order; observed on
@@ -39,9 +40,12 @@ const strategies: [string, number[]][] = [
 ];
 const optimizer: AdamWConfig = { ...defaultAdamW, lr: 1e-2 };
 
-/** An adapter with B random too (a fresh one has B = 0, which makes every dA zero). */
+/**
+ * An adapter with B random too (a fresh one has B = 0, which makes every dA zero). Rank 3 makes
+ * k_proj's and v_proj's B (32 x 3 floats) no multiple of 256 bytes, so the packed adapter has padding.
+ */
 function adapterFor(keptLayers: number[]): LoraAdapter {
-  const adapter = initLoraAdapter(config, { r: 4, alpha: 8, targetModules: [...loraModules] }, keptLayers, 3);
+  const adapter = initLoraAdapter(config, { r: 3, alpha: 6, targetModules: [...loraModules] }, keptLayers, 3);
   const rng = new Rng(11);
   for (const pair of adapter.weights.values()) {
     for (let i = 0; i < pair.B.data.length; i++) pair.B.data[i] = 0.05 * rng.normal();
@@ -178,6 +182,22 @@ describe.skipIf(gpu === null)('WebGpuEngine matches the CPU engine', () => {
     expectSameAdapter(await g.readAdapter(), await c.readAdapter(), 3e-3, 'trained LoRA');
     const [baseGpu, baseCpu] = [await g.readBaseWeights(), await c.readBaseWeights()];
     for (const [name, expected] of baseCpu) expectClose(baseGpu.get(name)!.data, expected.data, 3e-3, name);
+    // The packed adapter's padding (tensors start at 256-byte offsets) is never written: still 0.
+    const lora = g.model.lora!;
+    const [packed] = lora.trainables;
+    const used = new Uint8Array(packed.n);
+    for (const e of lora.entries) {
+      used.fill(1, e.offsetA, e.offsetA + e.weights.R * e.IN);
+      used.fill(1, e.offsetB, e.offsetB + e.OUT * e.weights.R);
+    }
+    expect(used.includes(0), 'this adapter has padding').toBe(true);
+    for (const buffer of [packed.param, packed.grad]) {
+      const padding = (await g.rt.read(buffer, packed.n)).filter((_, i) => used[i] === 0);
+      expect(
+        padding.every((x) => x === 0),
+        `padding of ${buffer.label}`,
+      ).toBe(true);
+    }
   });
 
   it('rejects bad input as the CPU engine does, and a batch without targets updates nothing', async () => {

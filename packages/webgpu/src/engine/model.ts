@@ -4,11 +4,15 @@
 // rmsnorm -> lm_head (tied: embed_tokens) -> cross-entropy. Dropped layers are skipped.
 // Dimension letters: B batch, T tokens, N = B * T rows, C hidden, NH heads, NKV kv-heads, HS head
 // size, F ffn, V vocab, R LoRA rank, K kept layers.
-// Storage: the kernels bind whole buffers, so every tensor of the CPU engine's flat buffers is its
-// own arena buffer (`param/<HF name>`, `grad/<HF name>`, `lora/<layer>.<module>/A`, ...), listed in
-// the order and with the sizes of the CPU's offset table (paramTable). Read-backs gather them into
-// one flat buffer at those offsets and fetch it with a single map. Activations are arena buffers
-// sized once per (B, T), so a steady-state step allocates nothing.
+// Storage: every base tensor of the CPU engine's flat buffers is its own arena buffer
+// (`param/<HF name>`, `grad/<HF name>`), listed in the order and with the sizes of the CPU's offset
+// table (paramTable); read-backs gather them into one flat buffer and fetch it with a single map.
+// The adapter is packed: every A and B lives in one parameter buffer (and its gradient at the same
+// offset in one gradient buffer), each tensor at an offset aligned to the device's
+// minStorageBufferOffsetAlignment and bound as a range, so that zeroing the gradients, the gradient
+// norm and AdamW each run as one dispatch over the whole adapter. The padding between tensors is
+// never written by a kernel: it stays 0 in parameters, gradients and moments alike. Activations are
+// arena buffers sized once per (B, T), so a steady-state step allocates nothing.
 import {
   type Batch,
   checkBatch,
@@ -39,11 +43,11 @@ import { type GpuLoraLinearWeights, loraLinearBackward, loraLinearForward } from
 import { residualAdd } from '../residual';
 import { rmsnormBackward, rmsnormForward } from '../rmsnorm';
 import { ropeBackward, ropeForward, uploadRopeTables } from '../rope';
-import type { GpuRuntime } from '../runtime';
+import type { GpuBinding, GpuRuntime } from '../runtime';
 import { swigluBackward, swigluForward } from '../swiglu';
 import { fillZero } from './fill';
 
-/** A trainable tensor: parameters and gradients of n floats. */
+/** A trainable tensor (or packed tensors): parameters and gradients of n floats. */
 export interface GpuTrainable {
   name: string;
   n: number;
@@ -57,6 +61,9 @@ interface GpuLoraEntry {
   module: LoraModule;
   IN: number;
   OUT: number;
+  /** Float offsets of A and B in the packed parameters, and of dA and dB in the packed gradients. */
+  offsetA: number;
+  offsetB: number;
   weights: GpuLoraLinearWeights;
 }
 
@@ -65,8 +72,24 @@ interface GpuLoraState {
   entries: GpuLoraEntry[];
   /** Per kept layer (position k): the pairs of its adapted modules. */
   byLayer: Partial<Record<LoraModule, GpuLoraLinearWeights>>[];
-  /** A then B of every entry, for the optimizer and the gradient norm. */
-  trainables: GpuTrainable[];
+  /** The packed parameters and gradients (padding included), for the optimizer and the gradient norm. */
+  trainables: [GpuTrainable];
+}
+
+/** Float offsets of tensors of the given sizes packed one after another at multiples of `align` floats. */
+export function packedOffsets(sizes: readonly number[], align: number): { offsets: number[]; total: number } {
+  const offsets: number[] = [];
+  let total = 0;
+  for (const n of sizes) {
+    offsets.push(total);
+    total += Math.ceil(n / align) * align;
+  }
+  return { offsets, total };
+}
+
+/** Floats `offset .. offset + n` of buffer, as a binding. */
+function slice(buffer: GPUBuffer, offset: number, n: number): GpuBinding {
+  return { buffer, offset: offset * 4, size: n * 4 };
 }
 
 /** The step's activations (stepActivations) and the GPU kernels' own. */
@@ -204,35 +227,41 @@ export class GpuModel {
     const { config: lora, layers } = adapter;
     const R = lora.r;
     this.loraGroup.release();
-    const entries: GpuLoraEntry[] = [];
-    const trainables: GpuTrainable[] = [];
-    const byLayer: Partial<Record<LoraModule, GpuLoraLinearWeights>>[] = this.keptLayers.map(() => ({}));
-    for (const layer of layers) {
-      for (const module of lora.targetModules) {
+    const shapes = layers.flatMap((layer) =>
+      lora.targetModules.map((module) => {
         const [IN, OUT] = loraModuleShape(this.config, module);
-        const key = loraKey(layer, module);
-        const pair: LoraPair = adapter.weights.get(key)!;
-        const weights: GpuLoraLinearWeights = {
-          A: this.loraGroup.upload(`${key}/A`, pair.A.data),
-          B: this.loraGroup.upload(`${key}/B`, pair.B.data),
-          dA: this.loraGroup.buffer(`${key}/dA`, R * IN),
-          dB: this.loraGroup.buffer(`${key}/dB`, OUT * R),
-          R,
-          scale: lora.alpha / R,
-        };
-        entries.push({ layer, module, IN, OUT, weights });
-        trainables.push(
-          { name: `${key}/A`, n: R * IN, param: weights.A, grad: weights.dA! },
-          { name: `${key}/B`, n: OUT * R, param: weights.B, grad: weights.dB! },
-        );
-        byLayer[this.keptLayers.indexOf(layer)][module] = weights;
-      }
-    }
+        return { layer, module, IN, OUT };
+      }),
+    );
+    const align = this.rt.device.limits.minStorageBufferOffsetAlignment / 4;
+    const packed = packedOffsets(
+      shapes.flatMap((e) => [R * e.IN, e.OUT * R]),
+      align,
+    );
+    const params = this.loraGroup.buffer('params', packed.total); // new buffers are zero
+    const grads = this.loraGroup.buffer('grads', packed.total);
+    const byLayer: Partial<Record<LoraModule, GpuLoraLinearWeights>>[] = this.keptLayers.map(() => ({}));
+    const entries = shapes.map((e, i): GpuLoraEntry => {
+      const [offsetA, offsetB] = [packed.offsets[2 * i], packed.offsets[2 * i + 1]];
+      const pair: LoraPair = adapter.weights.get(loraKey(e.layer, e.module))!;
+      this.rt.write(params, offsetA, pair.A.data);
+      this.rt.write(params, offsetB, pair.B.data);
+      const weights: GpuLoraLinearWeights = {
+        A: slice(params, offsetA, R * e.IN),
+        B: slice(params, offsetB, e.OUT * R),
+        dA: slice(grads, offsetA, R * e.IN),
+        dB: slice(grads, offsetB, e.OUT * R),
+        R,
+        scale: lora.alpha / R,
+      };
+      byLayer[this.keptLayers.indexOf(e.layer)][e.module] = weights;
+      return { ...e, offsetA, offsetB, weights };
+    });
     this.lora = {
       adapter: { config: { ...lora, targetModules: [...lora.targetModules] }, layers: [...layers] },
       entries,
       byLayer,
-      trainables,
+      trainables: [{ name: 'lora', n: packed.total, param: params, grad: grads }],
     };
     this.acts = null; // the LoRA activations depend on the adapter
   }
@@ -240,18 +269,18 @@ export class GpuModel {
   /** The adapter with the A and B of the LoRA parameters or gradients, as f32 copies. */
   async adapterOf(which: 'params' | 'grads'): Promise<LoraAdapter> {
     if (this.lora === null) throw new InputError('no adapter is set; call setAdapter first');
-    const data = await this.gather(
-      `lora-${which}`,
-      this.lora.trainables.map((t) => ({ buffer: which === 'params' ? t.param : t.grad, n: t.n })),
-    );
+    const [packed] = this.lora.trainables;
+    const [data] = await this.gather(`lora-${which}`, [
+      { buffer: which === 'params' ? packed.param : packed.grad, n: packed.n },
+    ]);
     const R = this.lora.adapter.config.r;
     const weights = new Map<string, LoraPair>();
-    this.lora.entries.forEach((e, i) => {
-      weights.set(loraKey(e.layer, e.module), {
-        A: { shape: [R, e.IN], data: data[2 * i] },
-        B: { shape: [e.OUT, R], data: data[2 * i + 1] },
+    for (const { layer, module, IN, OUT, offsetA, offsetB } of this.lora.entries) {
+      weights.set(loraKey(layer, module), {
+        A: { shape: [R, IN], data: data.slice(offsetA, offsetA + R * IN) },
+        B: { shape: [OUT, R], data: data.slice(offsetB, offsetB + OUT * R) },
       });
-    });
+    }
     const { config, layers } = this.lora.adapter;
     return { config: { ...config, targetModules: [...config.targetModules] }, layers: [...layers], weights };
   }

@@ -4,9 +4,10 @@
 // into C, as every backward does; alpha (a uniform) scales the product. M, N, K are arbitrary (uniforms); each invocation computes a
 // 4x4 block of C, so a workgroup covers a (4 WG_Y, 4 WG_X) tile.
 // Entry points with the same bindings: matmul_blocked keeps everything in registers (best on
-// software adapters such as SwiftShader), matmul_blocked_vec4 is the same with vec4 loads for
-// shapes that allow them, matmul_tiled stages K-slices of A and B in workgroup memory (best on
-// real GPUs). autotune.ts picks blocked or tiled per adapter.
+// software adapters such as SwiftShader), matmul_blocked_vec4 is the same with vec4 loads and
+// stores for shapes that allow them, matmul_blocked8 computes 8x8 blocks, matmul_tiled stages
+// K-slices of A and B in workgroup memory (best on real GPUs). autotune.ts picks one per adapter;
+// matmul.ts fits the register-blocked kernels' workgroup to a skinny C (LoRA's rank-R products).
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -25,9 +26,10 @@ struct Uniforms {
 @group(0) @binding(1) var<storage, read> a: array<f32>; // (M, K), or (K, M) with TRANS_A
 @group(0) @binding(2) var<storage, read> b: array<f32>; // (K, N), or (N, K) with TRANS_B
 @group(0) @binding(3) var<storage, read_write> c: array<f32>; // (M, N)
-// The same buffers seen as vec4 rows, for matmul_blocked_vec4 only.
+// The same buffers seen as vec4 rows, for matmul_blocked_vec4 and matmul_blocked8 only.
 @group(0) @binding(1) var<storage, read> a4: array<vec4f>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> c4: array<vec4f>;
 
 fn load_a(m: u32, k: u32) -> f32 {
   if (TRANS_A) {
@@ -83,7 +85,7 @@ fn matmul_blocked(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 // Needs 4 | K where A is read along k (A as stored) or B is (TRANS_B), 4 | M with TRANS_A and
-// 4 | N without TRANS_B, so that every vec4 is one aligned row piece. K itself may have a tail.
+// 4 | N, so that every vec4 loaded or stored is one aligned row piece. K itself may have a tail.
 @compute @workgroup_size(WG_X, WG_Y)
 fn matmul_blocked_vec4(@builtin(global_invocation_id) gid: vec3u) {
   let row0 = gid.y * 4u;
@@ -129,7 +131,10 @@ fn matmul_blocked_vec4(@builtin(global_invocation_id) gid: vec3u) {
     acc[2] += load_a4(rows.z, k) * bk;
     acc[3] += load_a4(rows.w, k) * bk;
   }
-  store_block(row0, col0, acc);
+  store_row4(row0, col0, acc[0]);
+  store_row4(row0 + 1u, col0, acc[1]);
+  store_row4(row0 + 2u, col0, acc[2]);
+  store_row4(row0 + 3u, col0, acc[3]);
 }
 
 // load_a and load_b through the vec4 view (an entry point may use only one view of a binding).
@@ -149,11 +154,12 @@ fn load_b4(k: u32, n: u32) -> f32 {
   return b4[i / 4u][i % 4u];
 }
 
-// An 8x8 block of C per invocation, vec4 loads only (the shapes must pass allowsVec4): per 4-step
-// of k it loads 16 vec4s for 256 multiply-adds, twice matmul_blocked_vec4's ratio, which is what
-// counts on software adapters, where every load is a per-invocation gather. A's and B's blocks are
-// held as 4x4 matrices so that each row of C is two matrix-vector products per 4-step. Everything
-// is indexed with constants: software adapters keep a dynamically indexed local array in memory.
+// An 8x8 block of C per invocation, vec4 loads and stores only (the shapes must pass allowsVec4):
+// per 4-step of k it loads 16 vec4s for 256 multiply-adds, twice matmul_blocked_vec4's ratio,
+// which is what counts on software adapters, where every load is a per-invocation gather. A's and
+// B's blocks are held as 4x4 matrices so that each row of C is two matrix-vector products per
+// 4-step. Everything is indexed with constants: software adapters keep a dynamically indexed
+// local array in memory.
 @compute @workgroup_size(WG_X, WG_Y)
 fn matmul_blocked8(@builtin(global_invocation_id) gid: vec3u) {
   let row0 = gid.y * 8u;
@@ -251,39 +257,34 @@ fn matmul_blocked8(@builtin(global_invocation_id) gid: vec3u) {
     acc_7_lo += a_hi.w * b_lo;
     acc_7_hi += a_hi.w * b_hi;
   }
-  store_block4(row0 + 0u, col0, acc_0_lo);
-  store_block4(row0 + 0u, col0 + 4u, acc_0_hi);
-  store_block4(row0 + 1u, col0, acc_1_lo);
-  store_block4(row0 + 1u, col0 + 4u, acc_1_hi);
-  store_block4(row0 + 2u, col0, acc_2_lo);
-  store_block4(row0 + 2u, col0 + 4u, acc_2_hi);
-  store_block4(row0 + 3u, col0, acc_3_lo);
-  store_block4(row0 + 3u, col0 + 4u, acc_3_hi);
-  store_block4(row0 + 4u, col0, acc_4_lo);
-  store_block4(row0 + 4u, col0 + 4u, acc_4_hi);
-  store_block4(row0 + 5u, col0, acc_5_lo);
-  store_block4(row0 + 5u, col0 + 4u, acc_5_hi);
-  store_block4(row0 + 6u, col0, acc_6_lo);
-  store_block4(row0 + 6u, col0 + 4u, acc_6_hi);
-  store_block4(row0 + 7u, col0, acc_7_lo);
-  store_block4(row0 + 7u, col0 + 4u, acc_7_hi);
+  store_row4(row0 + 0u, col0, acc_0_lo);
+  store_row4(row0 + 0u, col0 + 4u, acc_0_hi);
+  store_row4(row0 + 1u, col0, acc_1_lo);
+  store_row4(row0 + 1u, col0 + 4u, acc_1_hi);
+  store_row4(row0 + 2u, col0, acc_2_lo);
+  store_row4(row0 + 2u, col0 + 4u, acc_2_hi);
+  store_row4(row0 + 3u, col0, acc_3_lo);
+  store_row4(row0 + 3u, col0 + 4u, acc_3_hi);
+  store_row4(row0 + 4u, col0, acc_4_lo);
+  store_row4(row0 + 4u, col0 + 4u, acc_4_hi);
+  store_row4(row0 + 5u, col0, acc_5_lo);
+  store_row4(row0 + 5u, col0 + 4u, acc_5_hi);
+  store_row4(row0 + 6u, col0, acc_6_lo);
+  store_row4(row0 + 6u, col0 + 4u, acc_6_hi);
+  store_row4(row0 + 7u, col0, acc_7_lo);
+  store_row4(row0 + 7u, col0 + 4u, acc_7_hi);
 }
 
-// Writes row piece C[m, col0 .. col0 + 3], skipping the parts outside C.
-fn store_block4(m: u32, col0: u32, value: vec4f) {
-  if (m >= u.M) {
+// Writes row piece C[m, col0 .. col0 + 3] as one vec4 (4 | N, 4 | col0), skipping it outside C.
+fn store_row4(m: u32, col0: u32, value: vec4f) {
+  if (m >= u.M || col0 >= u.N) {
     return;
   }
-  for (var j = 0u; j < 4u; j++) {
-    let n = col0 + j;
-    if (n < u.N) {
-      let index = m * u.N + n;
-      if (ACCUMULATE) {
-        c[index] += u.alpha * value[j];
-      } else {
-        c[index] = u.alpha * value[j];
-      }
-    }
+  let index = (m * u.N + col0) / 4u;
+  if (ACCUMULATE) {
+    c4[index] += u.alpha * value;
+  } else {
+    c4[index] = u.alpha * value;
   }
 }
 
