@@ -62,7 +62,7 @@ const defaults = quick
   : {
       tasks: TASKS.join(','),
       clients: '12',
-      rounds: '6',
+      rounds: '5',
       localSteps: '6',
       seeds: '0,1',
       limit: '24',

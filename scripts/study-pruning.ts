@@ -7,7 +7,7 @@
 // minute, into .prufed/study-pruning-quick/ unless --out / --work say otherwise.
 // Usage:
 //   npm run study:pruning -- [--model public/models/prufed-tiny] [--keep 9,6] [--seeds 0,1]
-//     [--steps 60] [--limit 50] [--strategies top,symmetric] [--tasks define,pos] [--quick] [--fresh]
+//     [--steps 100] [--limit 40] [--strategies top,symmetric] [--tasks define,pos] [--quick] [--fresh]
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, FormatError, InputError, loraModules, pruningStrategies } from '@prufed/model';
@@ -28,9 +28,9 @@ import { parseTasks } from '../packages/cli/src/study/tasks';
 const budget = {
   tasks: ['define,category,hypernym,pos,antonym', 'pos,category'],
   seeds: ['0,1', '0'],
-  steps: ['60', '2'],
+  steps: ['100', '2'],
   'batch-size': ['8', '4'],
-  limit: ['50', '2'],
+  limit: ['40', '2'],
   'calib-lines': ['64', '8'],
   out: ['docs/results/pruning', '.prufed/study-pruning-quick/results'],
   work: ['.prufed/study-pruning', '.prufed/study-pruning-quick'],
