@@ -102,7 +102,7 @@ export async function exportModel(
     .map((r) => {
       const window = log.filter((x) => x.step > r.step - 20 && x.step <= r.step);
       const train = window.reduce((s, x) => s + x.loss, 0) / window.length;
-      return `| ${r.step} | ${r.epoch.toFixed(2)} | ${train.toFixed(3)} | ${r.validLoss.toFixed(3)} |`;
+      return `| ${r.step} | ${r.epoch.toFixed(2)} | ${Number(r.lr.toPrecision(2))} | ${train.toFixed(3)} | ${r.validLoss.toFixed(3)} |`;
     });
   const params = checkpoint.params.length;
   const card = `---
@@ -141,8 +141,11 @@ with ${options.warmupSteps} warm-up steps and cosine decay to ${Number((options.
 
 Hardware: ${state.hardware}. Wall time: ${(state.wallSeconds / 60).toFixed(1)} minutes.
 
-| step | epoch | train loss (last 20 steps) | validation loss (first 32 rows) |
-|---|---|---|---|
+Resuming with \`--total-steps N\` rescales the cosine decay to the new length, so where a run was lengthened or
+shortened the rate jumps: the rate column is the one each step used (\`.prufed/pretrain/log.jsonl\` has every step).
+
+| step | epoch | learning rate | train loss (last 20 steps) | validation loss (first 32 rows) |
+|---|---|---|---|---|
 ${curve.join('\n')}
 
 ## Evaluation
