@@ -18,8 +18,8 @@ import { makeTempTinyModel } from '@prufed/model/node';
 import { loadServerConfig } from '../config';
 import { ProtocolClient } from '../protocol-client';
 import { startServer } from '../server';
-import { threadCpuIsPerThread } from '../thread-cpu';
 import { removeDirs, tempDataDir } from '../test-helpers';
+import { threadCpuIsPerThread } from '../thread-cpu';
 
 const now = () => performance.timeOrigin + performance.now();
 const tierOf = (k: number) => (['a', 'b', 'c'] as const)[k % 3];
