@@ -183,4 +183,20 @@ describe('runFlStudy', () => {
     expect(strip(resumed.finals)).toEqual(strip(whole.finals));
     expect(resumed.rounds[1].serverState.length).toBeGreaterThan(0); // FedAdam moments were restored
   });
+
+  it('keeps finished cells when a study is extended with another seed, run by another process first', async () => {
+    const work = path.join(scratch, 'extended');
+    const seed0 = await runFlStudy(config({ seeds: [0] }), { work, fresh: true });
+    const seed1 = await runFlStudy(config({ seeds: [1] }), { work });
+    let restored = -1;
+    const both = await runFlStudy(config({ seeds: [0, 1] }), {
+      work,
+      onProgress: ({ done, doneHere }) => {
+        if (doneHere === 0) restored = done;
+      },
+    });
+    expect(restored).toBe(4); // 2 seeds x (1 round + the final test): nothing ran again
+    expect(both.rounds).toEqual([...seed0.rounds, ...seed1.rounds]);
+    expect(seed1.rounds.map((cell) => cell.seed)).toEqual([1]);
+  });
 });

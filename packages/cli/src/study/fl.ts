@@ -239,7 +239,14 @@ export async function runFlStudy(config: FlStudyConfig, options: FlStudyOptions)
   checkFlConfig(config);
   const checkpoints = path.join(options.work, 'checkpoints');
   if (options.fresh) rmSync(checkpoints, { recursive: true, force: true });
-  const journal = Journal.open<Cell>(path.join(options.work, 'journal.jsonl'), config, options.fresh);
+  // Seeds and runs only choose cells (each cell is keyed by run and seed), so they stay out of the
+  // journal's configuration: a study extended with another seed or run keeps what it has, and
+  // processes that run different seeds can share one work directory.
+  const journal = Journal.open<Cell>(
+    path.join(options.work, 'journal.jsonl'),
+    { ...config, seeds: undefined, runs: undefined },
+    options.fresh,
+  );
   mkdirSync(checkpoints, { recursive: true });
 
   const { config: modelConfig, weights, tokenizerJson } = await readModelDir(config.model);
@@ -340,7 +347,8 @@ export async function runFlStudy(config: FlStudyConfig, options: FlStudyOptions)
   };
   const runs = config.runs;
   const total = runs.length * config.seeds.length * (config.rounds + 1);
-  let done = journal.size;
+  const wanted = (cell: Cell) => runs.includes(cell.run) && config.seeds.includes(cell.seed);
+  let done = journal.values().filter(wanted).length;
   let doneHere = 0;
   const step = (label: string) => {
     done++;
@@ -488,7 +496,6 @@ export async function runFlStudy(config: FlStudyConfig, options: FlStudyOptions)
   }
 
   const cells = journal.values();
-  const wanted = (cell: Cell) => runs.includes(cell.run) && config.seeds.includes(cell.seed);
   return {
     config,
     layers,
