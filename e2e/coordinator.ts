@@ -67,26 +67,25 @@ export async function joinVolunteer(
 }
 
 /**
- * Routes the page's Socket.IO WebSocket through the test, which can later silence it: from then on
+ * Routes the page's Socket.IO WebSocket through the test, which silences it when the page first
+ * sends an `update` (it has trained the round and goes quiet before delivering): from then on
  * nothing passes either way, yet the connection stays open (as with a frozen tab or a dead network
- * path), so the server sees no disconnect until its ping timeout.
+ * path), so the server sees no disconnect until its ping timeout. Silencing at the update itself,
+ * rather than at a step the test polls for, cannot lose a race to a fast engine.
  */
-export async function silenceableSocket(page: Page): Promise<{ silence(): void }> {
+export async function silencedAtFirstUpdate(page: Page): Promise<{ silenced(): boolean }> {
   let silent = false;
   await page.routeWebSocket(/\/socket\.io\//, (ws) => {
     const server = ws.connectToServer();
     ws.onMessage((message) => {
+      if (typeof message === 'string' && /^4\d+(?:-\d*)?\["update"/.test(message)) silent = true;
       if (!silent) server.send(message);
     });
     server.onMessage((message) => {
       if (!silent) ws.send(message);
     });
   });
-  return {
-    silence: () => {
-      silent = true;
-    },
-  };
+  return { silenced: () => silent };
 }
 
 /** The page's round and local step, from the live view's data attributes. */

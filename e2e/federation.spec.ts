@@ -9,7 +9,7 @@
 // run stands.
 import { copyFile, mkdir } from 'node:fs/promises';
 import { expect, type Page, test } from '@playwright/test';
-import { apiState, control, joinVolunteer, roundOf, runWith, silenceableSocket } from './coordinator';
+import { apiState, control, joinVolunteer, roundOf, runWith, silencedAtFirstUpdate } from './coordinator';
 import { dashboardToken } from './fixture';
 
 test.describe.configure({ mode: 'serial' });
@@ -180,17 +180,18 @@ test('a volunteer whose socket goes silent mid-round, still open, is failed at t
     train: { localSteps: 6 },
     roundTimeoutMs: timeoutMs,
   });
-  let socket: { silence(): void } | undefined;
+  let socket: { silenced(): boolean } | undefined;
   const volunteers = await Promise.all(
     tiers.map((tier) =>
       joinVolunteer(browser, tier, async (page) => {
-        if (tier === 'b') socket = await silenceableSocket(page);
+        if (tier === 'b') socket = await silencedAtFirstUpdate(page);
       }),
     ),
   );
   const round = before + 1;
+  // b trains the round, then goes silent as it sends its update.
   await waitForStep(volunteers[1], round, 2);
-  socket!.silence();
+  await expect.poll(() => socket!.silenced(), { timeout: 30_000 }).toBe(true);
   // The others deliver while the round stays open for the silent one...
   for (const volunteer of [volunteers[0], volunteers[2]]) {
     await expect(volunteer.getByTestId('last-outcome')).toHaveText(
