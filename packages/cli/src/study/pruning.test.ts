@@ -136,6 +136,27 @@ describe('pruning study', () => {
     expect(finished.computed).toBe(3 * finished.variants.length - 5);
   });
 
+  it('keeps finished cells when a study is split by strategy and extended with a seed', async () => {
+    const journal = path.join(work, 'split.jsonl');
+    await runPruningStudy(config({ strategies: ['top'], seeds: [0] }), { journal });
+    await runPruningStudy(config({ strategies: ['alternate-even'], seeds: [0] }), { journal });
+    const again = { loadVariant: 0, trainStep: 0 };
+    const both = await runPruningStudy(config({ strategies: ['top', 'alternate-even'], seeds: [0, 1] }), {
+      journal,
+      createEngine: countingEngine(again),
+    });
+    // only seed 1's fine-tuning of the distinct variants (full, top 3, top 2, alternate-even 3, 2) runs
+    expect(both.variants).toHaveLength(5);
+    expect(again.trainStep).toBe(5 * 2);
+    expect(both.rows.map((row) => row.strategy)).toEqual([
+      'full',
+      'top',
+      'alternate-even',
+      'top',
+      'alternate-even',
+    ]);
+  });
+
   it('refuses to resume a journal written for other weights at the same path', async () => {
     const tiny = await makeTempTinyModel({ layers: 4, hidden: 16, heads: 2, kvHeads: 1, seed: 12 });
     const small = config({

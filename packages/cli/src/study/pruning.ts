@@ -227,7 +227,14 @@ export async function runPruningStudy(
   const weightsSha256 = createHash('sha256')
     .update(await readFile(path.join(config.model, 'model.safetensors')))
     .digest('hex');
-  const journal = Journal.open<StudyCell>(run.journal, { ...config, weightsSha256 }, run.fresh);
+  // Cells are keyed by kept layers (and seed), not by strategy: seeds and strategies stay out of the
+  // journal's configuration, so a study extended with either, or split across processes by strategy,
+  // keeps every finished cell.
+  const journal = Journal.open<StudyCell>(
+    run.journal,
+    { ...config, seeds: undefined, strategies: undefined, weightsSha256 },
+    run.fresh,
+  );
   const cells: StudyCell[] = [];
   let computed = 0;
   const record = (key: string, cell: StudyCell): StudyCell => {
