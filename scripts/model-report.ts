@@ -7,7 +7,7 @@
 //                               majority-class and copy-the-prompt baselines on the same test records.
 // Usage:
 //   npx tsx scripts/model-report.ts [--model public/models/prufed-tiny] [--out docs/results/model]
-//     [--tasks define,pos] [--steps 400] [--limit 100] [--jobs 2] [--skip-layers]
+//     [--tasks define,pos] [--steps 150] [--limit 100] [--jobs 2] [--skip-layers]
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,7 +32,7 @@ const { values } = parseArgs({
     work: { type: 'string', default: '.prufed/model-report' },
     data: { type: 'string', default: 'public/datasets/wordnet' },
     tasks: { type: 'string', default: TASKS.join(',') },
-    steps: { type: 'string', default: '400' },
+    steps: { type: 'string', default: '150' },
     'batch-size': { type: 'string', default: '8' },
     lr: { type: 'string', default: '5e-3' },
     rank: { type: 'string', default: '8' },
