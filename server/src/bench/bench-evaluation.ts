@@ -25,6 +25,7 @@ import {
   randomLlamaWeights,
 } from '@prufed/model';
 import { readModelDir, writeModelDir } from '@prufed/model/node';
+import { benchLlamaConfig, benchModelShape } from '@prufed/model/testing';
 import { createNodeSession, onnxLogitsNode } from '@prufed/onnx/node';
 import { evaluateModel } from '../evaluation';
 import { OnnxModels } from '../onnx-models';
@@ -44,19 +45,13 @@ const { values } = parseArgs({
 
 async function modelDir(): Promise<{ dir: string; what: string }> {
   if (existsSync(path.join(values.model, 'config.json'))) return { dir: values.model, what: values.model };
+  // the shipped model's shape (untied, with a long context like a real checkpoint's)
   const config: LlamaConfig = {
-    hiddenSize: 128,
-    intermediateSize: 384,
-    numHiddenLayers: 12,
-    numAttentionHeads: 4,
-    numKeyValueHeads: 2,
-    headDim: 32,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    vocabSize: 2048,
+    ...benchLlamaConfig(benchModelShape('default')),
     maxPositionEmbeddings: 2048,
     tieWordEmbeddings: false,
   };
+
   const dir = await mkdtemp(path.join(os.tmpdir(), 'prufed-bench-eval-'));
   const tokenizerJson = JSON.parse(readFileSync(path.join(shipped, 'tokenizer.json'), 'utf8'));
   await writeModelDir(dir, config, randomLlamaWeights(config, { seed: 1 }), { tokenizerJson });
