@@ -9,7 +9,7 @@
 //   npx tsx scripts/model-report.ts [--model public/models/prufed-tiny] [--out docs/results/model]
 //     [--tasks define,pos] [--steps 150] [--limit 100] [--jobs 2] [--skip-layers]
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +22,13 @@ import {
   type TaskScores,
 } from '@prufed/model';
 import { type Hardware, hardware } from '../packages/cli/src/study/machine';
-import { maxNewTokens, metricName, parseTasks, primaryMetric } from '../packages/cli/src/study/tasks';
+import {
+  maxNewTokens,
+  metricName,
+  noRepeatNgram,
+  parseTasks,
+  primaryMetric,
+} from '../packages/cli/src/study/tasks';
 
 const root = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -113,6 +119,7 @@ async function runAll(work: (() => Promise<void>)[], limit: number): Promise<voi
 }
 
 const percent = (x: number) => `${(100 * x).toFixed(1)}`;
+const signed = (x: number) => `${x >= 0 ? '+' : '−'}${percent(Math.abs(x))}`;
 
 async function layerReport(): Promise<void> {
   const json = join(outDir, 'layers.json');
@@ -212,6 +219,7 @@ async function taskReport(task: TaskName): Promise<TaskReport> {
     'eval',
     ...['--model', model!, '--adapter', `${adapterDir}/adapter_model.safetensors`, '--task', task],
     ...['--split', 'test', '--limit', values.limit!, '--max-new-tokens', String(maxNewTokens[task])],
+    ...(noRepeatNgram[task] > 0 ? ['--block-repeats', String(noRepeatNgram[task])] : []),
   ];
   log(`${task}: ${commandLine(evalArgs)}`);
   const evaluated = await prufed(evalArgs);
@@ -249,7 +257,7 @@ function finetuneMarkdown(reports: TaskReport[], before: Hardware, seconds: numb
     const best = Math.max(r.majority[m], r.copyPrompt[m]);
     return (
       `| ${r.task} | ${metricName[m]} | **${percent(r.eval[m])}** | ${percent(r.majority[m])} | ${percent(r.copyPrompt[m])} | ` +
-      `${r.eval[m] > best ? 'yes' : 'no'} | ${percent(r.eval.exactMatch)} / ${percent(r.eval.f1)} | ${r.eval.loss.toFixed(3)} | ` +
+      `${r.eval[m] > best ? 'yes' : 'no'} (${signed(r.eval[m] - best)}) | ${percent(r.eval.exactMatch)} / ${percent(r.eval.f1)} | ${r.eval.loss.toFixed(3)} | ` +
       `${r.finetune.firstLoss.toFixed(2)} → ${r.finetune.lastLoss.toFixed(2)} | ${r.finetuneSeconds.toFixed(0)} + ${r.evalSeconds.toFixed(0)} |`
     );
   });
@@ -262,13 +270,13 @@ trained on the task's train split for a fixed small budget: ${values.steps} Adam
 first ${values.limit} records of the test split by greedy decoding, in percent, beside the two floor baselines on
 the same records: the train split's most frequent answer (*majority*) and the word itself (*copy*).
 
-| task | metric | fine-tuned | majority | copy | beats both | EM / F1 | test loss | train loss (first → last tenth) | seconds (train + eval) |
+| task | metric | fine-tuned | majority | copy | beats both (points over the better) | EM / F1 | test loss | train loss (first → last tenth) | seconds (train + eval) |
 |---|---|---:|---:|---:|---|---:|---:|---|---:|
 ${rows.join('\n')}
 
-Reproduce all of docs/results/model/ (${(seconds / 60).toFixed(1)} minutes wall, ${jobs} jobs at a time):
+Reproduce the table (the tasks run ${jobs} at a time; the last run took ${(seconds / 60).toFixed(1)} minutes wall):
 
-    npx tsx scripts/model-report.ts ${process.argv.slice(2).join(' ')}
+    npx tsx scripts/model-report.ts --skip-layers --tasks ${reports.map((r) => r.task).join(',')} ${settingsArgs()}
 
 which runs, per task:
 
@@ -277,6 +285,21 @@ ${commands.join('\n')}
 Hardware: ${before.cpu}, ${before.cores} cores, ${before.memoryGiB} GiB, ${before.os}, Node ${before.node};
 load average ${before.loadAverage} at the start. Wall times include other jobs running beside each one.
 `;
+}
+
+/** The fine-tuning settings as model-report options. */
+function settingsArgs(): string {
+  return ['steps', 'batch-size', 'lr', 'rank', 'alpha', 'seq-len', 'limit']
+    .map((k) => `--${k} ${values[k as keyof typeof values]}`)
+    .join(' ');
+}
+
+/** The task reports of an earlier finetune.json made with the same model and settings, else none. */
+function earlierReports(file: string, settings: Record<string, unknown>): TaskReport[] {
+  if (!existsSync(file)) return [];
+  const earlier = JSON.parse(readFileSync(file, 'utf8'));
+  const same = earlier.model === model && JSON.stringify(earlier.settings) === JSON.stringify(settings);
+  return same ? (earlier.tasks as TaskReport[]) : [];
 }
 
 async function main(): Promise<void> {
@@ -294,13 +317,18 @@ async function main(): Promise<void> {
   await runAll(work, jobs);
   const seconds = (performance.now() - started) / 1000;
   if (tasks.length > 0) {
-    const ordered = tasks.map((task) => reports.get(task)!);
     const settings = Object.fromEntries(
       ['steps', 'batch-size', 'lr', 'rank', 'alpha', 'seq-len', 'limit'].map((k) => [
         k,
         values[k as keyof typeof values],
       ]),
     );
+    // Tasks run earlier with the same model and settings stay in the table (a run may cover some
+    // tasks, e.g. one task again); other settings start a fresh table.
+    const earlier = earlierReports(join(outDir, 'finetune.json'), settings);
+    for (const report of earlier) if (!reports.has(report.task)) reports.set(report.task, report);
+    const ordered = TASKS.filter((task) => reports.has(task)).map((task) => reports.get(task)!);
+    if (earlier.length > 0) log(`kept ${ordered.length - tasks.length} tasks of the earlier finetune.json`);
     writeFileSync(
       join(outDir, 'finetune.json'),
       `${JSON.stringify({ model, settings, hardware: before, wallSeconds: seconds, tasks: ordered }, null, 2)}\n`,

@@ -68,6 +68,21 @@ describe('evaluate', () => {
     expect(result.f1).toBe(0);
   });
 
+  it('--block-repeats: greedy decoding repeats no n-gram of the answer', async () => {
+    // Every logit ties, so greedy repeats id 0; blocking 1-grams takes ids 0, 1, 2 in turn.
+    const decode = async (blockRepeats: number) => {
+      const options = { ...base, model: dir, task: 'pos', limit: 1, predictions: true, blockRepeats };
+      const result = (await evaluate(options)) as TaskEvalResult;
+      return [...result.predictions![0].prediction].map((c) => c.codePointAt(0));
+    };
+    const free = await decode(0);
+    const blocked = await decode(1);
+    expect(free).toHaveLength(3);
+    expect(new Set(free).size).toBe(1);
+    expect(blocked).toHaveLength(3);
+    expect(new Set(blocked).size).toBe(3);
+  });
+
   it('rejects ambiguous options with a clear error', async () => {
     await expect(evaluate({ ...base, model: dir })).rejects.toThrow(/--task T .* or --corpus FILE/);
     await expect(

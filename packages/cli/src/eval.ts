@@ -35,6 +35,8 @@ export interface EvalOptions {
   seqLen: number;
   batchSize: number;
   maxNewTokens: number;
+  /** Greedy decoding never repeats an n-gram of its answer (0 or absent: off). */
+  blockRepeats?: number;
   engine: string;
   /** Include every record's greedy prediction in the result. */
   predictions?: boolean;
@@ -105,7 +107,12 @@ async function evalTask(
       engine,
       instructionTokenizer(tokenizer),
       records,
-      { batchSize: options.batchSize, maxNewTokens: options.maxNewTokens, maxLength },
+      {
+        batchSize: options.batchSize,
+        maxNewTokens: options.maxNewTokens,
+        maxLength,
+        noRepeatNgram: options.blockRepeats,
+      },
       (done) => bar.update(done),
     );
     return {
@@ -221,6 +228,12 @@ export function evalCommand(): Command {
     .option('--seq-len <t>', 'corpus mode: tokens per packed row', parseCount, 128)
     .option('--batch-size <b>', 'rows per forward pass', parseCount, 8)
     .option('--max-new-tokens <n>', 'greedy decoding: most tokens generated per answer', parseCount, 32)
+    .option(
+      '--block-repeats <n>',
+      'greedy decoding: never repeat an n-gram of the answer (Hugging Face no_repeat_ngram_size; 0: off)',
+      parseCount,
+      0,
+    )
     .option('--predictions', "task mode: include each record's greedy prediction in the JSON")
     .addOption(new Option('--engine <name>', 'training engine').choices(engineNames).default('cpu'))
     .action(async (options: EvalOptions) => {

@@ -100,6 +100,8 @@ export interface TaskScoreOptions {
   maxNewTokens: number;
   /** Most tokens of prompt + response (the model's context). */
   maxLength: number;
+  /** Greedy decoding never repeats an n-gram of its answer; 0 or absent: off. */
+  noRepeatNgram?: number;
 }
 
 export interface TaskRunScores {
@@ -160,6 +162,7 @@ export async function scoreTask(
       options.maxNewTokens,
       tokenizer.eosId,
       options.maxLength,
+      { noRepeatNgram: options.noRepeatNgram },
     );
     predictions.push(tokenizer.decode(generated, { skipSpecialTokens: true }).trim());
     onProgress?.(++done);

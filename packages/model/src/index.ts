@@ -4,6 +4,7 @@ export * from './bpe-train';
 export * from './config';
 export * from './cpu/index';
 export * from './data/index';
+export * from './decode-rules';
 export * from './engine';
 export * from './errors';
 export * from './half';

@@ -43,4 +43,16 @@ describe('greedyDecode', () => {
     expect(await greedyDecode(engine, [0], 2, 4, 100)).toEqual([1, 2]);
     expect(await greedyDecode(engine, [0, 1], 10, 5, 3)).toEqual([2]);
   });
+
+  it('with noRepeatNgram takes the best token that repeats no n-gram of the answer', async () => {
+    // The answer 1 2 3 4 5 0 1 would go on with 2, repeating its bigram (1, 2); the rule takes the
+    // runner-up instead (token 0, the lowest index among the equal zeros). The prompt is not counted.
+    expect(await greedyDecode(engine, [0], 8, -1, 100)).toEqual([1, 2, 3, 4, 5, 0, 1, 2]);
+    expect(await greedyDecode(engine, [0], 8, -1, 100, { noRepeatNgram: 2 })).toEqual([
+      1, 2, 3, 4, 5, 0, 1, 0,
+    ]);
+    expect(await greedyDecode(engine, [0], 8, -1, 100, { noRepeatNgram: 0 })).toEqual([
+      1, 2, 3, 4, 5, 0, 1, 2,
+    ]);
+  });
 });

@@ -1,6 +1,7 @@
 // Language-model evaluation helpers shared by pretraining and `prufed eval`: packing tokenised lines
 // into rows, the unigram-entropy baseline of the same tokens, mean loss over a packed stream, and
 // greedy decoding. Dimension letters: B batch, T tokens, V vocab.
+import { argmaxAllowed, repeatedNgramBans } from './decode-rules';
 import type { Batch, TrainingEngine } from './engine';
 import { InputError } from './errors';
 
@@ -90,10 +91,15 @@ export async function packedLoss(
   return { loss: sum / tokens, tokens };
 }
 
+export interface DecodeRules {
+  /** Never repeat an n-gram of the answer (Hugging Face's no_repeat_ngram_size); 0 or absent: off. */
+  noRepeatNgram?: number;
+}
+
 /**
- * Greedy decoding: appends the most likely next token until `eosId` or `maxNewTokens` tokens,
- * re-running the model on the whole growing sequence (no KV cache; answers are short). Returns
- * the new tokens without the final eos.
+ * Greedy decoding: appends the most likely next token (under `rules`) until `eosId` or
+ * `maxNewTokens` tokens, re-running the model on the whole growing sequence (no KV cache; answers
+ * are short). Returns the new tokens without the final eos.
  */
 export async function greedyDecode(
   engine: TrainingEngine,
@@ -101,6 +107,7 @@ export async function greedyDecode(
   maxNewTokens: number,
   eosId: number,
   maxLength: number,
+  rules: DecodeRules = {},
 ): Promise<number[]> {
   const ids = [...promptIds];
   const generated: number[] = [];
@@ -110,9 +117,8 @@ export async function greedyDecode(
     const logits = await engine.logits({ batchSize: 1, seqLen: T, inputIds, labels: inputIds }); // (1, T, V)
     const V = logits.shape[2];
     const last = logits.data.subarray((T - 1) * V, T * V); // (V)
-    let next = 0;
-    for (let v = 1; v < V; v++) if (last[v] > last[next]) next = v;
-    if (next === eosId) break;
+    const next = argmaxAllowed(last, repeatedNgramBans(generated, rules.noRepeatNgram ?? 0));
+    if (next < 0 || next === eosId) break;
     ids.push(next);
     generated.push(next);
   }

@@ -80,6 +80,24 @@ describe('greedyDecodeBatch', () => {
     expect(actual[2].length).toBeLessThanOrEqual(maxLength - 5);
   });
 
+  it('applies noRepeatNgram to each answer as greedyDecode does', async () => {
+    const prompts = [2, 4].map((T, k) => [...randomIds(config.vocabSize, 1, T, 40 + k)]);
+    const engine = await cpuEngine();
+    const rules = { noRepeatNgram: 1 }; // no token twice in an answer
+    const expected = await Promise.all(
+      prompts.map((prompt) => greedyDecode(engine, prompt, 12, -1, 64, rules)),
+    );
+    const actual = await greedyDecodeBatch(await onnxLogitsFunction(), prompts, {
+      maxNewTokens: 12,
+      eosId: -1,
+      padId: 0,
+      maxLength: 64,
+      ...rules,
+    });
+    expect(actual).toEqual(expected);
+    for (const answer of actual) expect(new Set(answer).size).toBe(answer.length);
+  });
+
   it('refuses an empty prompt', async () => {
     const options = { maxNewTokens: 2, eosId: 1, padId: 0, maxLength: 8 };
     await expect(greedyDecodeBatch(await onnxLogitsFunction(), [[1], []], options)).rejects.toThrow(

@@ -1,7 +1,7 @@
 // Running an exported model to logits with either ONNX Runtime: onnxruntime-web (browsers: webgpu or
 // wasm; in Node its wasm backend) or onnxruntime-node (see ./node). Both share onnxruntime-common's
 // Tensor and InferenceSession, so one function serves both. Dimension letters: B batch, T tokens, V vocab.
-import { FormatError, InputError, type Tensor } from '@prufed/model';
+import { argmaxAllowed, FormatError, InputError, repeatedNgramBans, type Tensor } from '@prufed/model';
 import type * as Ort from 'onnxruntime-web';
 import { inputIdsName, logitsName } from './export';
 
@@ -127,6 +127,8 @@ export interface GreedyOptions {
   padId: number;
   /** Longest sequence, prompt included (the model's max_sequence_length). */
   maxLength: number;
+  /** Never repeat an n-gram of an answer (Hugging Face's no_repeat_ngram_size); 0 or absent: off. */
+  noRepeatNgram?: number;
   /** Called with each new token as it is chosen (prompt index, token id), e.g. to stream text. */
   onToken?: (prompt: number, token: number) => void;
 }
@@ -163,9 +165,8 @@ export async function greedyDecodeBatch(
         (b * T + sequences[i].length - 1) * V,
         (b * T + sequences[i].length) * V,
       ); // (V)
-      let next = 0;
-      for (let v = 1; v < V; v++) if (last[v] > last[next]) next = v;
-      if (next === eosId) {
+      const next = argmaxAllowed(last, repeatedNgramBans(generated[i], options.noRepeatNgram ?? 0));
+      if (next < 0 || next === eosId) {
         finished[i] = true;
         return;
       }

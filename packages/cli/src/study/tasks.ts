@@ -1,24 +1,8 @@
-// How each WordNet task is judged, shared by scripts/model-report.ts and the studies so that every
-// table scores a task the same way: its primary metric and how many tokens greedy decoding may emit.
+// Task lists and metric names for the study and report scripts; how each task is scored lives in
+// @prufed/model (task-scoring.ts), re-exported here for them.
 import { InputError, TASKS, type TaskName } from '@prufed/model';
 
-/** The metric each task is judged by: exact match for the one-word answers, token F1 for glosses. */
-export const primaryMetric: Record<TaskName, 'exactMatch' | 'f1'> = {
-  define: 'f1',
-  category: 'exactMatch',
-  hypernym: 'exactMatch',
-  pos: 'exactMatch',
-  antonym: 'exactMatch',
-};
-
-/** Greedy decoding stops at eos or after this many tokens: about the longest reference answer. */
-export const maxNewTokens: Record<TaskName, number> = {
-  define: 16,
-  category: 8,
-  hypernym: 10,
-  pos: 4,
-  antonym: 10,
-};
+export { maxNewTokens, noRepeatNgram, primaryMetric } from '@prufed/model';
 
 /** Human names of the metrics, for table headers. */
 export const metricName: Record<'exactMatch' | 'f1', string> = { exactMatch: 'exact match', f1: 'token F1' };

@@ -5,5 +5,6 @@ export * from './metrics';
 export * from './partition';
 export * from './sampling';
 export * from './task';
+export * from './task-scoring';
 export * from './wordnet';
 export * from './wordnet-dataset';
