@@ -2,6 +2,7 @@
 export * from './batch';
 export * from './bpe-train';
 export * from './config';
+export * from './copy-probe';
 export * from './cpu/index';
 export * from './data/index';
 export * from './decode-rules';
