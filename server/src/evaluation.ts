@@ -13,8 +13,10 @@ import {
   encodeRecord,
   InputError,
   instructionTokenizer,
+  noRepeatNgram,
   type PrufedTokenizer,
   padInstructionBatch,
+  primaryMetric,
   promptFor,
   scorePredictions,
   type TaskName,
@@ -60,9 +62,9 @@ export interface EvaluatorStatus {
   skipped: number[];
 }
 
-/** The metric of a task: token F1 for free-text definitions, exact match for the short answers. */
+/** The metric of a task (its primaryMetric): token F1 for glosses, exact match for the short answers. */
 export function taskMetric(task: TaskName): TierEvaluation['metric'] {
-  return task === 'define' ? 'token_f1' : 'exact_match';
+  return primaryMetric[task] === 'f1' ? 'token_f1' : 'exact_match';
 }
 
 /** Loss and metric of one model (its logits function) on the evaluation data. */
@@ -95,6 +97,7 @@ export async function evaluateModel(
       eosId: tokenizer.eosId,
       padId: tokenizer.padId,
       maxLength: data.maxLength,
+      noRepeatNgram: noRepeatNgram[data.task],
     });
     for (const answer of answers) {
       predictions.push(data.tokenizer.decode(answer, { skipSpecialTokens: true }).trim());
