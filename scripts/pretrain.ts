@@ -4,6 +4,8 @@
 // default. Usage:
 //   npx tsx scripts/pretrain.ts [--fresh] [--max-steps N] [--total-steps N] [--workers 2] [--out .prufed/pretrain]
 //   npx tsx scripts/pretrain.ts --export      (write public/models/prufed-tiny from the checkpoint)
+// --repeat-lines F packs a seeded share F of the lines twice in a row (copying from the context then
+// pays off); it is kept in the checkpoint, and changing it on resume changes the epoch length.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -59,6 +61,7 @@ const { values } = parseArgs({
     epochs: { type: 'string', default: '1' },
     lr: { type: 'string', default: '3e-3' },
     seed: { type: 'string', default: '0' },
+    'repeat-lines': { type: 'string' },
   },
 });
 
@@ -188,6 +191,19 @@ function learningRate(options: PretrainOptions, step: number, totalSteps: number
   return options.lr * (options.minLrRatio + (1 - options.minLrRatio) * cosine);
 }
 
+/**
+ * The packing units: each line, or for a seeded share `fraction` of them the line twice
+ * (`line <|eos|> <|bos|> line`, which packLines wraps in <|bos|> ... <|eos|>). The same lines every epoch.
+ */
+function repeatedLines(lines: number[][], fraction: number, seed: number, bosId: number, eosId: number) {
+  if (!(fraction >= 0 && fraction <= 1)) {
+    console.error(`--repeat-lines must be a share between 0 and 1, got ${fraction}`);
+    process.exit(1);
+  }
+  const rng = new Rng(seed).fork('repeat-lines');
+  return lines.map((line) => (rng.uniform() < fraction ? [...line, eosId, bosId, ...line] : line));
+}
+
 /** The packed stream of epoch e: the lines in the order of a shuffle seeded by (seed, e). */
 function epochStream(
   lines: number[][],
@@ -234,15 +250,22 @@ async function main(): Promise<void> {
     rmSync(logFile, { force: true });
   }
   const started = performance.now();
-  const lines = readLines(values.corpus!, tokenizer);
+  const corpusLines = readLines(values.corpus!, tokenizer);
   const validLines = readLines(values.valid!, tokenizer);
   const resumed = existsSync(checkpointFile) ? loadCheckpoint(checkpointFile) : undefined;
   const seqLen = resumed?.state.options.seqLen ?? numberOption('seq-len');
+  const repeatLines =
+    values['repeat-lines'] === undefined
+      ? (resumed?.state.options.repeatLines ?? 0)
+      : numberOption('repeat-lines', false);
+  const seed = resumed?.state.options.seed ?? numberOption('seed');
+  const lines = repeatedLines(corpusLines, repeatLines, seed, bosId, eosId);
   // every epoch packs the same tokens, so it holds the same number of rows
   const rowsPerEpoch = packLines(lines, bosId, eosId, seqLen).length / seqLen;
   const checkpoint = resumed ?? freshCheckpoint(tokenizer, rowsPerEpoch);
   const { state, m, v } = checkpoint;
   const { options, config } = state;
+  if (repeatLines > 0 || options.repeatLines !== undefined) options.repeatLines = repeatLines;
   if (values['total-steps'] !== undefined) {
     // shortens (or lengthens) the schedule of a resumed run; the cosine decay rescales to it
     state.totalSteps = Math.max(state.step, numberOption('total-steps'));
@@ -253,7 +276,7 @@ async function main(): Promise<void> {
     `${state.step === 0 ? 'starting' : `resuming at step ${state.step} from ${checkpointFile}`}: ` +
       `${config.numHiddenLayers} layers, C ${config.hiddenSize}, NH ${config.numAttentionHeads}, NKV ${config.numKeyValueHeads}, ` +
       `F ${config.intermediateSize}, V ${config.vocabSize}, ${checkpoint.params.length} parameters; ` +
-      `${rowsPerEpoch} rows of ${T} tokens per epoch, B ${B}, ${state.totalSteps} steps; ${numWorkers} worker threads ` +
+      `${rowsPerEpoch} rows of ${T} tokens per epoch${repeatLines > 0 ? ` (${repeatLines} of the lines twice)` : ''}, B ${B}, ${state.totalSteps} steps; ${numWorkers} worker threads ` +
       `(tokenised in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
   );
   const maxSteps =

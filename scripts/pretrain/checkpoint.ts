@@ -24,6 +24,11 @@ export interface PretrainOptions {
   warmupSteps: number;
   weightDecay: number;
   seed: number;
+  /**
+   * Share of the corpus lines packed twice in a row (`<|bos|> line <|eos|> <|bos|> line <|eos|>`, the
+   * same seeded subset every epoch), so that copying from the context pays off; absent: 0.
+   */
+  repeatLines?: number;
 }
 
 export interface PretrainState {
