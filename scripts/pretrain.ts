@@ -6,6 +6,8 @@
 //   npx tsx scripts/pretrain.ts --export      (write public/models/prufed-tiny from the checkpoint)
 // --repeat-lines F packs a seeded share F of the lines twice in a row (copying from the context then
 // pays off); it is kept in the checkpoint, and changing it on resume changes the epoch length.
+// --copy-rows F replaces a share F of each batch's rows by synthetic copy rows (copyRow), which
+// teach in-context copying (induction heads); the corpus rows they replace are skipped, not delayed.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -62,6 +64,7 @@ const { values } = parseArgs({
     lr: { type: 'string', default: '3e-3' },
     seed: { type: 'string', default: '0' },
     'repeat-lines': { type: 'string' },
+    'copy-rows': { type: 'string' },
   },
 });
 
@@ -204,6 +207,35 @@ function repeatedLines(lines: number[][], fraction: number, seed: number, bosId:
   return lines.map((line) => (rng.uniform() < fraction ? [...line, eosId, bosId, ...line] : line));
 }
 
+/** Shortest and longest run of a synthetic copy row. */
+const copyRun = { min: 8, max: 24 };
+
+/**
+ * A synthetic copy row of T tokens: <|bos|>, then runs of random distinct ids from [low, high) each
+ * shown twice, to the row's end. Targets are the second showings' tokens after their first (the
+ * first showing and the first token of a repeat cannot be predicted); the rest is -100.
+ */
+function copyRow(rng: Rng, T: number, low: number, high: number, bosId: number) {
+  const inputIds = new Int32Array(T).fill(bosId);
+  const labels = new Int32Array(T).fill(-100);
+  let t = 1;
+  while (t < T) {
+    const length = copyRun.min + Math.floor(rng.uniform() * (copyRun.max - copyRun.min + 1));
+    const run: number[] = [];
+    while (run.length < length) {
+      const id = low + Math.floor(rng.uniform() * (high - low));
+      if (!run.includes(id)) run.push(id);
+    }
+    [...run, ...run].forEach((id, k) => {
+      if (t + k >= T) return;
+      inputIds[t + k] = id;
+      if (k > length) labels[t + k] = id;
+    });
+    t += 2 * length;
+  }
+  return { inputIds, labels };
+}
+
 /** The packed stream of epoch e: the lines in the order of a shuffle seeded by (seed, e). */
 function epochStream(
   lines: number[][],
@@ -260,12 +292,23 @@ async function main(): Promise<void> {
       : numberOption('repeat-lines', false);
   const seed = resumed?.state.options.seed ?? numberOption('seed');
   const lines = repeatedLines(corpusLines, repeatLines, seed, bosId, eosId);
+  const copyRows =
+    values['copy-rows'] === undefined
+      ? (resumed?.state.options.copyRows ?? 0)
+      : numberOption('copy-rows', false);
+  if (copyRows > 1) {
+    console.error(`--copy-rows must be a share between 0 and 1, got ${copyRows}`);
+    process.exit(1);
+  }
+  // ordinary tokens for copy rows: the merged sub-words, below the special tokens
+  const copyHigh = Math.min(tokenizer.vocabSize, bosId, eosId);
   // every epoch packs the same tokens, so it holds the same number of rows
   const rowsPerEpoch = packLines(lines, bosId, eosId, seqLen).length / seqLen;
   const checkpoint = resumed ?? freshCheckpoint(tokenizer, rowsPerEpoch);
   const { state, m, v } = checkpoint;
   const { options, config } = state;
   if (repeatLines > 0 || options.repeatLines !== undefined) options.repeatLines = repeatLines;
+  if (copyRows > 0 || options.copyRows !== undefined) options.copyRows = copyRows;
   if (values['total-steps'] !== undefined) {
     // shortens (or lengthens) the schedule of a resumed run; the cosine decay rescales to it
     state.totalSteps = Math.max(state.step, numberOption('total-steps'));
@@ -276,7 +319,7 @@ async function main(): Promise<void> {
     `${state.step === 0 ? 'starting' : `resuming at step ${state.step} from ${checkpointFile}`}: ` +
       `${config.numHiddenLayers} layers, C ${config.hiddenSize}, NH ${config.numAttentionHeads}, NKV ${config.numKeyValueHeads}, ` +
       `F ${config.intermediateSize}, V ${config.vocabSize}, ${checkpoint.params.length} parameters; ` +
-      `${rowsPerEpoch} rows of ${T} tokens per epoch${repeatLines > 0 ? ` (${repeatLines} of the lines twice)` : ''}, B ${B}, ${state.totalSteps} steps; ${numWorkers} worker threads ` +
+      `${rowsPerEpoch} rows of ${T} tokens per epoch${repeatLines > 0 ? ` (${repeatLines} of the lines twice)` : ''}${copyRows > 0 ? `, ${copyRows} of the rows synthetic copy rows` : ''}, B ${B}, ${state.totalSteps} steps; ${numWorkers} worker threads ` +
       `(tokenised in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
   );
   const maxSteps =
@@ -334,7 +377,12 @@ async function main(): Promise<void> {
         stream = epochStream(lines, options.seed, epoch, T, bosId, eosId);
         streamEpoch = epoch;
       }
-      const one = packedBatch(stream, [row], T, bosId);
+      // the seeded draw of (step, row) decides whether this row is a synthetic copy row
+      const draw = new Rng(options.seed).fork(`copy-${state.step}-${b}`);
+      const one =
+        draw.uniform() < copyRows
+          ? copyRow(draw, T, 256, copyHigh, bosId)
+          : packedBatch(stream, [row], T, bosId);
       inputIds.set(one.inputIds, b * T);
       labels.set(one.labels, b * T);
     }

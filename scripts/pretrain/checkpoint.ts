@@ -29,6 +29,11 @@ export interface PretrainOptions {
    * same seeded subset every epoch), so that copying from the context pays off; absent: 0.
    */
   repeatLines?: number;
+  /**
+   * Share of each batch's rows replaced by synthetic copy rows (random distinct ordinary tokens, each
+   * run shown twice; only the second showings are targets), which teach in-context copying; absent: 0.
+   */
+  copyRows?: number;
 }
 
 export interface PretrainState {

@@ -128,7 +128,7 @@ ${config.numHiddenLayers}/${(3 * config.numHiddenLayers) / 4}/${config.numHidden
 ## Data
 \`public/datasets/wordnet/corpus.txt\` (WordNet 3.0 glosses and examples, one synset per line, excluding the
 test answers of the fine-tuning tasks), packed as \`<|bos|> line <|eos|>\` into rows of ${T} tokens, lines shuffled
-each epoch.${options.repeatLines ? ` A seeded ${options.repeatLines} of the lines are packed twice in a row (\`--repeat-lines\`), so that copying from the context pays off.` : ''} Held-out text: \`public/datasets/wordnet/corpus-valid.txt\`.
+each epoch.${options.repeatLines ? ` A seeded ${options.repeatLines} of the lines are packed twice in a row (\`--repeat-lines\`), so that copying from the context pays off.` : ''}${options.copyRows ? ` A seeded ${options.copyRows} of the rows are synthetic copy rows instead (\`--copy-rows\`: runs of 8-24 random ordinary tokens, each shown twice, the second showing the target), which teach in-context copying.` : ''} Held-out text: \`public/datasets/wordnet/corpus-valid.txt\`.
 
 ## Training
 Command: \`npm run tokenizer && npm run pretrain\` (resumes from \`.prufed/pretrain/checkpoint.safetensors\`;
