@@ -4,32 +4,35 @@
 // learned by a small adapter. Prints JSON.
 // Usage: npm run eval:copy [-- --model public/models/prufed-tiny --count 64 --length 16 --seed 0 --engine cpu]
 import { parseArgs } from 'node:util';
-import { copyProbe } from '@prufed/model';
+import { copyProbe, copyProbeDefaults, loadTokenizer, ordinaryTokenRange } from '@prufed/model';
 import { readModelDir } from '@prufed/model/node';
 import { createEngine } from '../packages/cli/src/engines';
 
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'public/models/prufed-tiny' },
-    count: { type: 'string', default: '64' },
-    length: { type: 'string', default: '16' },
-    seed: { type: 'string', default: '0' },
+    count: { type: 'string', default: String(copyProbeDefaults.count) },
+    length: { type: 'string', default: String(copyProbeDefaults.length) },
+    seed: { type: 'string', default: String(copyProbeDefaults.seed) },
     engine: { type: 'string', default: 'cpu' },
   },
 });
 const [count, length, seed] = [values.count, values.length, values.seed].map(Number);
-const { config, weights, tokenizerJson } = await readModelDir(values.model!);
-// Ordinary tokens: the merged sub-words above the 256 byte tokens and below the added (special) ones.
-const added =
-  (tokenizerJson as { added_tokens?: { id: number; content: string }[] } | undefined)?.added_tokens ?? [];
-const high = Math.min(config.vocabSize, ...added.map((t) => t.id));
-const bosId = added.find((t) => t.content === '<|bos|>')?.id;
+const { weights, tokenizerJson } = await readModelDir(values.model!);
+if (tokenizerJson === undefined) {
+  console.error(
+    `${values.model} has no tokenizer.json, which the probe needs to tell ordinary tokens from special ones`,
+  );
+  process.exit(1);
+}
+const tokenizer = loadTokenizer(tokenizerJson);
+const { low, high } = ordinaryTokenRange(tokenizer);
 const engine = await createEngine(values.engine!);
 try {
   await engine.loadVariant(weights, { keptLayers: weights.layers });
-  const result = await copyProbe(engine, { count, length, low: 256, high, seed, bosId });
+  const result = await copyProbe(engine, { count, length, low, high, seed, bosId: tokenizer.bosId });
   process.stdout.write(
-    `${JSON.stringify({ model: values.model, count, length, low: 256, high, ...result }, null, 2)}\n`,
+    `${JSON.stringify({ model: values.model, count, length, low, high, ...result }, null, 2)}\n`,
   );
 } finally {
   engine.dispose();

@@ -19,6 +19,7 @@ import {
   type LlamaConfig,
   llamaTensorSpecs,
   loadTokenizer,
+  ordinaryTokenRange,
   type PrufedTokenizer,
   packedBatch,
   packLines,
@@ -300,8 +301,7 @@ async function main(): Promise<void> {
     console.error(`--copy-rows must be a share between 0 and 1, got ${copyRows}`);
     process.exit(1);
   }
-  // ordinary tokens for copy rows: the merged sub-words, below the special tokens
-  const copyHigh = Math.min(tokenizer.vocabSize, bosId, eosId);
+  const copyTokens = ordinaryTokenRange(tokenizer);
   // every epoch packs the same tokens, so it holds the same number of rows
   const rowsPerEpoch = packLines(lines, bosId, eosId, seqLen).length / seqLen;
   const checkpoint = resumed ?? freshCheckpoint(tokenizer, rowsPerEpoch);
@@ -381,7 +381,7 @@ async function main(): Promise<void> {
       const draw = new Rng(options.seed).fork(`copy-${state.step}-${b}`);
       const one =
         draw.uniform() < copyRows
-          ? copyRow(draw, T, 256, copyHigh, bosId)
+          ? copyRow(draw, T, copyTokens.low, copyTokens.high, bosId)
           : packedBatch(stream, [row], T, bosId);
       inputIds.set(one.inputIds, b * T);
       labels.set(one.labels, b * T);

@@ -5,11 +5,14 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  copyProbe,
+  copyProbeDefaults,
   createCpuEngine,
   greedyDecode,
   type LlamaWeights,
   llamaTensorSpecs,
   loadTokenizer,
+  ordinaryTokenRange,
   packedBatch,
   packLines,
   unigramEntropy,
@@ -88,6 +91,11 @@ export async function exportModel(
     const generated = await greedyDecode(engine, ids, 40, eosId, config.maxPositionEmbeddings);
     samples.push(`${prompt}${tokenizer.decode(generated)}`);
   }
+  const copy = await copyProbe(engine, {
+    ...copyProbeDefaults,
+    ...ordinaryTokenRange(tokenizer),
+    bosId: tokenizer.bosId,
+  });
   engine.dispose();
 
   const log = existsSync(logFile)
@@ -153,6 +161,10 @@ On all of corpus-valid.txt with the shipped F16 weights (${tokens.toLocaleString
 validation loss **${validLoss.toFixed(3)}** nats/token (perplexity ${Math.exp(validLoss).toFixed(1)}) against the unigram entropy of the
 same tokens, ${entropy.toFixed(3)} nats/token: ratio ${(validLoss / entropy).toFixed(3)}.
 Reproduce: \`npx prufed eval --model public/models/prufed-tiny --corpus public/datasets/wordnet/corpus-valid.txt\`.
+
+In-context copying (\`npm run eval:copy\`: ${copyProbeDefaults.count} runs of ${copyProbeDefaults.length} random ordinary tokens, each shown
+twice): greedy accuracy on the second showing ${(100 * copy.accuracy).toFixed(1)}% (chance ${(100 * copy.chance).toFixed(2)}%), loss
+${copy.loss.toFixed(2)} nats/token. Near chance means the model cannot yet rewrite a word of its prompt (the antonym task).
 
 ## Greedy samples
 ${samples.map((s) => `- \`${s.replaceAll('`', "'")}\``).join('\n')}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyProbe } from './copy-probe';
+import { copyProbe, ordinaryTokenRange } from './copy-probe';
 import type { Batch, TrainingEngine } from './engine';
 import { InputError } from './errors';
 import type { Tensor } from './tensor';
@@ -49,5 +49,15 @@ describe('copyProbe', () => {
     expect(await copyProbe(echo, options)).toEqual(await copyProbe(echo, options));
     await expect(copyProbe(echo, { ...options, length: 1 })).rejects.toThrow(InputError);
     await expect(copyProbe(echo, { ...options, low: 5, high: 6 })).rejects.toThrow(InputError);
+  });
+});
+
+describe('ordinaryTokenRange', () => {
+  it('spans the merged sub-words: above the 256 bytes, below the first special token', () => {
+    expect(ordinaryTokenRange({ vocabSize: 2048, bosId: 2045, eosId: 2046, padId: 2047 })).toEqual({
+      low: 256,
+      high: 2045,
+    });
+    expect(ordinaryTokenRange({ vocabSize: 1000 })).toEqual({ low: 256, high: 1000 });
   });
 });

@@ -5,6 +5,7 @@
 import type { TrainingEngine } from './engine';
 import { InputError } from './errors';
 import { Rng } from './rng';
+import type { PrufedTokenizer } from './tokenizer';
 
 export interface CopyProbeOptions {
   /** Random sequences (the batch). */
@@ -20,6 +21,9 @@ export interface CopyProbeOptions {
   bosId?: number;
 }
 
+/** The probe's usual size and seed (npm run eval:copy and the model card). */
+export const copyProbeDefaults = { count: 64, length: 16, seed: 0 } as const;
+
 export interface CopyProbeResult {
   /** Share of the second showing's tokens (all but its first) that greedy prediction gets right. */
   accuracy: number;
@@ -28,6 +32,17 @@ export interface CopyProbeResult {
   /** Greedy accuracy of a model that does not copy: 1 / (high - low). */
   chance: number;
   tokens: number;
+}
+
+/**
+ * The ordinary tokens of a byte-level BPE tokenizer for copy runs: the merged sub-words, above the
+ * 256 byte tokens and below the special tokens (which such tokenizers add at the end).
+ */
+export function ordinaryTokenRange(
+  tokenizer: Pick<PrufedTokenizer, 'vocabSize' | 'bosId' | 'eosId' | 'padId'>,
+): { low: number; high: number } {
+  const specials = [tokenizer.bosId, tokenizer.eosId, tokenizer.padId].filter((id) => id !== undefined);
+  return { low: 256, high: Math.min(tokenizer.vocabSize, ...specials) };
 }
 
 export async function copyProbe(engine: TrainingEngine, options: CopyProbeOptions): Promise<CopyProbeResult> {
