@@ -16,6 +16,7 @@ import {
   type AdamWConfig,
   adamwUpdate,
   clipCoefficient,
+  distinctRun,
   type LlamaConfig,
   llamaTensorSpecs,
   loadTokenizer,
@@ -222,11 +223,7 @@ function copyRow(rng: Rng, T: number, low: number, high: number, bosId: number) 
   let t = 1;
   while (t < T) {
     const length = copyRun.min + Math.floor(rng.uniform() * (copyRun.max - copyRun.min + 1));
-    const run: number[] = [];
-    while (run.length < length) {
-      const id = low + Math.floor(rng.uniform() * (high - low));
-      if (!run.includes(id)) run.push(id);
-    }
+    const run = distinctRun(rng, length, low, high);
     [...run, ...run].forEach((id, k) => {
       if (t + k >= T) return;
       inputIds[t + k] = id;

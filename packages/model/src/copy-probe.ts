@@ -45,6 +45,13 @@ export function ordinaryTokenRange(
   return { low: 256, high: Math.min(tokenizer.vocabSize, ...specials) };
 }
 
+/** `length` distinct ids drawn uniformly from [low, high) (needs high - low >= length). */
+export function distinctRun(rng: Rng, length: number, low: number, high: number): number[] {
+  const drawn = new Set<number>();
+  while (drawn.size < length) drawn.add(low + Math.floor(rng.uniform() * (high - low)));
+  return [...drawn];
+}
+
 export async function copyProbe(engine: TrainingEngine, options: CopyProbeOptions): Promise<CopyProbeResult> {
   const { count: B, length: L, low, high } = options;
   if (B < 1 || L < 2 || high - low < Math.max(L, 2)) {
@@ -58,15 +65,10 @@ export async function copyProbe(engine: TrainingEngine, options: CopyProbeOption
   const inputIds = new Int32Array(B * T); // (B, T)
   for (let b = 0; b < B; b++) {
     if (options.bosId !== undefined) inputIds[b * T] = options.bosId;
-    const drawn = new Set<number>();
-    for (let k = 0; k < L; k++) {
-      let id: number;
-      do id = low + Math.floor(rng.uniform() * (high - low));
-      while (drawn.has(id));
-      drawn.add(id);
+    distinctRun(rng, L, low, high).forEach((id, k) => {
       inputIds[b * T + start + k] = id;
       inputIds[b * T + start + L + k] = id;
-    }
+    });
   }
   const logits = await engine.logits({ batchSize: B, seqLen: T, inputIds, labels: inputIds }); // (B, T, V)
   const V = logits.shape[2];

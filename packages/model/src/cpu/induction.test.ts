@@ -5,7 +5,7 @@
 // attention.test.ts: a leaky mask would let the model read the answer instead).
 import { describe, expect, it } from 'vitest';
 import type { LlamaConfig } from '../config';
-import { copyProbe } from '../copy-probe';
+import { copyProbe, distinctRun } from '../copy-probe';
 import { defaultAdamW } from '../engine';
 import { randomLlamaWeights } from '../init';
 import { Rng } from '../rng';
@@ -34,9 +34,7 @@ function copyBatch(rng: Rng, B: number) {
   const labels = new Int32Array(B * T).fill(-100); // (B, T)
   for (let b = 0; b < B; b++) {
     inputIds[b * T] = 1;
-    const drawn = new Set<number>();
-    while (drawn.size < L) drawn.add(2 + Math.floor(rng.uniform() * (V - 2)));
-    [...drawn].forEach((id, k) => {
+    distinctRun(rng, L, 2, V).forEach((id, k) => {
       inputIds[b * T + 1 + k] = id;
       inputIds[b * T + 1 + L + k] = id;
       if (k > 0) labels[b * T + 1 + L + k] = id;
