@@ -2,7 +2,10 @@
 // y = x W^T + scale (x A^T) B^T with scale = alpha / r. N is the number of rows (B * T).
 // Loops run over blocks of weight rows so a block stays in cache while every input row passes by,
 // four rows at a time to share loads; a slow reference beside them lives in linear.test.ts.
+// f32 calls whose inner dimension is a multiple of 16 run on WebAssembly SIMD kernels instead
+// (wasm/matmul-simd.ts); these loops are their reference and serve every other call.
 import type { FloatArray } from '../tensor';
+import { simdMatmulBackward, simdMatmulForward } from './wasm/matmul-simd';
 
 /** Weight rows per cache block: 32 rows of a 4096-wide f32 matrix are 512 KiB. */
 const rowBlock = 32;
@@ -12,6 +15,21 @@ const rowBlock = 32;
  * Four weight rows at a time share each load of the input row.
  */
 export function matmulForward(
+  out: FloatArray,
+  inp: FloatArray,
+  weight: FloatArray,
+  N: number,
+  IN: number,
+  OUT: number,
+  scale = 1,
+  accumulate = false,
+): void {
+  if (simdMatmulForward(out, inp, weight, N, IN, OUT, scale, accumulate)) return;
+  matmulForwardLoops(out, inp, weight, N, IN, OUT, scale, accumulate);
+}
+
+/** matmulForward in plain JavaScript (any precision and shape). */
+export function matmulForwardLoops(
   out: FloatArray,
   inp: FloatArray,
   weight: FloatArray,
@@ -67,6 +85,22 @@ export function matmulForward(
  * dinp takes four weight rows per pass over its row, dweight four input rows per pass over its row.
  */
 export function matmulBackward(
+  dinp: FloatArray | null,
+  dweight: FloatArray | null,
+  dout: FloatArray,
+  inp: FloatArray,
+  weight: FloatArray,
+  N: number,
+  IN: number,
+  OUT: number,
+  scale = 1,
+): void {
+  if (simdMatmulBackward(dinp, dweight, dout, inp, weight, N, IN, OUT, scale)) return;
+  matmulBackwardLoops(dinp, dweight, dout, inp, weight, N, IN, OUT, scale);
+}
+
+/** matmulBackward in plain JavaScript (any precision and shape). */
+export function matmulBackwardLoops(
   dinp: FloatArray | null,
   dweight: FloatArray | null,
   dout: FloatArray,
