@@ -1,7 +1,10 @@
 // Causal multi-head attention with grouped-query attention: query head h reads kv head
 // floor(h / (NH / NKV)); scores are scaled by 1/sqrt(HS). Only the log-sum-exp of each score row is
 // kept for the backward pass, which recomputes the probabilities row by row (memory O(T), not O(T^2)).
+// f32 data runs on WebAssembly SIMD kernels (wasm/attention-simd.ts); these loops are their
+// reference and serve f64 (gradient checks).
 import type { FloatArray } from '../tensor';
+import { simdAttentionBackward, simdAttentionForward } from './wasm/attention-simd';
 
 /** Scaled causal scores of query row (b, t, h) against keys 0..t, into scores[0..t]. */
 function scoreRow(
@@ -30,6 +33,24 @@ function scoreRow(
  * score row. q (B, T, NH, HS), k and v (B, T, NKV, HS); scratch holds at least T values.
  */
 export function attentionForward(
+  out: FloatArray,
+  lse: FloatArray,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  scratch: FloatArray,
+  B: number,
+  T: number,
+  NH: number,
+  NKV: number,
+  HS: number,
+): void {
+  if (simdAttentionForward(out, lse, q, k, v, B, T, NH, NKV, HS)) return;
+  attentionForwardLoops(out, lse, q, k, v, scratch, B, T, NH, NKV, HS);
+}
+
+/** attentionForward in plain JavaScript (any precision). */
+export function attentionForwardLoops(
   out: FloatArray,
   lse: FloatArray,
   q: FloatArray,
@@ -73,6 +94,27 @@ export function attentionForward(
  * dp = dout . v, the score gradient is p * (dp - sum(p * dp)). scratch holds at least 2T values.
  */
 export function attentionBackward(
+  dq: FloatArray,
+  dk: FloatArray,
+  dv: FloatArray,
+  dout: FloatArray,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  lse: FloatArray,
+  scratch: FloatArray,
+  B: number,
+  T: number,
+  NH: number,
+  NKV: number,
+  HS: number,
+): void {
+  if (simdAttentionBackward(dq, dk, dv, dout, q, k, v, lse, B, T, NH, NKV, HS)) return;
+  attentionBackwardLoops(dq, dk, dv, dout, q, k, v, lse, scratch, B, T, NH, NKV, HS);
+}
+
+/** attentionBackward in plain JavaScript (any precision). */
+export function attentionBackwardLoops(
   dq: FloatArray,
   dk: FloatArray,
   dv: FloatArray,

@@ -1,9 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../rng';
 import { matmulBackwardLoops, matmulForwardLoops } from '../linear';
-import { wasmModuleSource, watToWasm } from './compile';
 import { simdMatmulAvailable, simdMatmulBackward, simdMatmulForward } from './matmul-simd';
 
 function randomF32(n: number, rng: Rng): Float32Array {
@@ -80,12 +77,5 @@ describe('WebAssembly SIMD matmul kernels', () => {
     const f64 = new Float64Array(16);
     expect(simdMatmulForward(new Float32Array(1), f64, f64, 1, 16, 1, 1, false)).toBe(false);
     expect(simdMatmulBackward(null, null, f64, f64, f64, 1, 16, 1, 1)).toBe(false);
-  });
-
-  it('ship the binary that matmul.wat compiles to (npm run build:wasm)', async () => {
-    const dir = import.meta.dirname;
-    const wat = readFileSync(join(dir, 'matmul.wat'), 'utf8');
-    const shipped = readFileSync(join(dir, 'matmul-wasm.ts'), 'utf8');
-    expect(shipped).toBe(wasmModuleSource('matmul.wat', await watToWasm('matmul.wat', wat)));
   });
 });
