@@ -119,6 +119,26 @@ describe('buildWordnetDataset on a miniature WordNet', () => {
     );
   });
 
+  it('asks the corpus-word tasks only about words corpus.txt defines', () => {
+    expect(Object.keys(byLemma(allTrain.get('category/train.jsonl'))).sort()).toEqual([
+      'bad',
+      'canid',
+      'canine',
+      'dog',
+      'entity',
+      'fast',
+      'good',
+      'run',
+      'walk',
+    ]);
+    // With every lemma held out of the corpus, define still has records; the others have none.
+    const allTest = build(MINI, { validationPercent: 0, testPercent: 100 });
+    expect(parseTaskJsonl(allTest.get('define/test.jsonl')!)).toHaveLength(9);
+    for (const task of ['category', 'hypernym', 'pos', 'antonym'])
+      for (const split of ['train', 'validation', 'test'])
+        expect(allTest.get(`${task}/${split}.jsonl`)).toBe('');
+  });
+
   it('caps each split, keeping the most frequent lemmas', () => {
     const capped = build(MINI, {
       validationPercent: 0,

@@ -144,13 +144,22 @@ function antonymsOf(wordnet: Wordnet, synset: WordnetSynset, word: number): stri
     .map((p) => pointerTarget(wordnet, synset, p).words[p.targetWord - 1].lemma.toLowerCase());
 }
 
+/** Tasks about words that corpus.txt defines: their splits come from a second hash (see buildWordnetDataset). */
+export const CORPUS_WORD_TASKS: readonly TaskName[] = ['category', 'hypernym', 'pos', 'antonym'];
+
+/** A lemma's split for the corpus and define, and its split for the CORPUS_WORD_TASKS. */
+interface LemmaSplits {
+  corpus: SplitName;
+  task: SplitName;
+}
+
 /**
- * The split of every lemma. Lemmas are grouped (union-find) when their primary senses share a
+ * The splits of every lemma. Lemmas are grouped (union-find) when their primary senses share a
  * definition (one synset, or a gloss repeated across synsets), so no definition is both a train
  * output and a held-out answer, and when they are adjective antonyms, so no antonym pair crosses
- * splits. A group's split comes from the seeded hash of its smallest lemma.
+ * splits. A group's splits come from two seeded hashes of its smallest lemma.
  */
-function splitLemmas(wordnet: Wordnet, config: WordnetBuildConfig): Map<string, SplitName> {
+function splitLemmas(wordnet: Wordnet, config: WordnetBuildConfig): Map<string, LemmaSplits> {
   const parent = new Map<string, string>();
   const find = (x: string): string => {
     let root = x;
@@ -176,18 +185,19 @@ function splitLemmas(wordnet: Wordnet, config: WordnetBuildConfig): Map<string, 
       }
     }
   }
-  const splits = new Map<string, SplitName>();
   const root = new Rng(config.seed);
+  const splitOf = (label: string): SplitName => {
+    const bucket = root.fork(label).nextUint32() % 100;
+    return bucket < config.validationPercent
+      ? 'validation'
+      : bucket < config.validationPercent + config.testPercent
+        ? 'test'
+        : 'train';
+  };
+  const splits = new Map<string, LemmaSplits>();
   for (const lemma of wordnet.senses.keys()) {
-    const bucket = root.fork(`split:${find(lemma)}`).nextUint32() % 100;
-    splits.set(
-      lemma,
-      bucket < config.validationPercent
-        ? 'validation'
-        : bucket < config.validationPercent + config.testPercent
-          ? 'test'
-          : 'train',
-    );
+    const group = find(lemma);
+    splits.set(lemma, { corpus: splitOf(`split:${group}`), task: splitOf(`task-split:${group}`) });
   }
   return splits;
 }
@@ -278,10 +288,13 @@ function heldOutMatcher(texts: ReadonlySet<string>): (text: string) => boolean {
   };
 }
 
+/** The words a corpus line names before its definition: the synset's first three. */
+const CORPUS_LINE_WORDS = 3;
+
 /** "bank, depository: definition. example: sentence." with sentence-final punctuation ensured. */
 function corpusLine(synset: WordnetSynset): string {
   const sentence = (text: string) => (/[.!?]$/.test(text) ? text : `${text}.`);
-  const words = synset.words.slice(0, 3).map((w) => display(w.lemma));
+  const words = synset.words.slice(0, CORPUS_LINE_WORDS).map((w) => display(w.lemma));
   const examples = synset.examples.map((e) => ` example: ${sentence(e)}`).join('');
   return `${words.join(', ')}: ${sentence(synset.definition)}${examples}\n`;
 }
@@ -312,7 +325,14 @@ export function wordnetLicense(dataFile: string): string {
   return `${header.map((line) => line.replace(/^ {2}\d+ ?/, '').trimEnd()).join('\n')}\n`;
 }
 
-/** Builds every file of the dataset. */
+/**
+ * Builds every file of the dataset. define's splits also decide the corpora: a synset with a
+ * define-test lemma is in neither corpus, one with a validation lemma only in corpus-valid.txt. The
+ * CORPUS_WORD_TASKS ask about words whose most frequent sense corpus.txt defines, the knowledge a
+ * base model pretrained on it can have; their splits come from a second hash, so their held-out
+ * words were read in pretraining but never seen with an answer. A held-out hypernym or antonym
+ * record whose word and answer share a corpus line is dropped, so no test answer is in the corpus.
+ */
 export function buildWordnetDataset(
   sources: WordnetSources,
   config: WordnetBuildConfig = WORDNET_BUILD_CONFIG,
@@ -324,18 +344,98 @@ export function buildWordnetDataset(
   const frequency = (lemma: string) => wordnet.senses.get(lemma)!.reduce((sum, s) => sum + s.count, 0);
   const taskLemmas = [...wordnet.senses.keys()].filter((lemma) => TASK_LEMMA.test(lemma)).sort();
   const stats = { records: {}, baselines: {} } as WordnetBuildStats;
-  const heldOutDefinitions = { validation: new Set<string>(), test: new Set<string>() };
 
-  for (const task of TASKS) {
+  const recordsOf = (task: TaskName, splitOf: (lemma: string) => SplitName | null) => {
     const bySplit: Record<SplitName, TaskRecord[]> = { train: [], validation: [], test: [] };
     for (const lemma of taskLemmas) {
-      const record = taskRecord(wordnet, task, lemma, wordnet.senses.get(lemma)!);
-      if (record) bySplit[splits.get(lemma)!].push(record);
+      const split = splitOf(lemma);
+      const record = split && taskRecord(wordnet, task, lemma, wordnet.senses.get(lemma)!);
+      if (split && record) bySplit[split].push(record);
     }
+    return bySplit;
+  };
+  const records = new Map<TaskName, Record<SplitName, TaskRecord[]>>();
+  records.set(
+    'define',
+    recordsOf('define', (lemma) => splits.get(lemma)!.corpus),
+  );
+  const define = records.get('define')!;
+  const heldOutDefinitions = {
+    validation: new Set(define.validation.map((r) => r.output)),
+    test: new Set(define.test.map((r) => r.output)),
+  };
+
+  // The corpus: a held-out define answer never enters the corpus of an earlier split, even through
+  // another synset whose gloss equals or contains it.
+  const heldOut = {
+    validation: heldOutMatcher(heldOutDefinitions.validation),
+    test: heldOutMatcher(heldOutDefinitions.test),
+  };
+  const corpus: Record<'train' | 'validation', WordnetSynset[]> = { train: [], validation: [] };
+  for (const synset of wordnet.synsets.values()) {
+    const wordSplits = synset.words.map((w) => splits.get(w.lemma.toLowerCase())?.corpus);
+    const texts = [synset.definition, ...synset.examples];
+    if (wordSplits.includes('test') || texts.some(heldOut.test)) continue;
+    if (wordSplits.includes('validation')) corpus.validation.push(synset);
+    else if (!texts.some(heldOut.validation)) corpus.train.push(synset);
+  }
+  const utf8 = new TextEncoder();
+  stats.corpusBytes = { train: 0, validation: 0 };
+  stats.corpusLines = { train: 0, validation: 0 };
+  const defined = new Set<string>(); // "lemma synsetKey" of each word corpus.txt defines
+  let corpusLines: string[] = [];
+  for (const split of ['train', 'validation'] as const) {
+    const ranked = mostFrequent(
+      corpus[split],
+      (s) =>
+        s.words.reduce(
+          (sum, w) =>
+            sum + (wordnet.senses.get(w.lemma.toLowerCase())?.find((x) => x.synset === s)?.count ?? 0),
+          0,
+        ),
+      (s) => synsetKey(s.type, s.offset),
+      corpus[split].length,
+      root,
+    );
+    const lines: string[] = [];
+    let bytes = 0;
+    for (const synset of ranked) {
+      const line = corpusLine(synset);
+      const lineBytes = utf8.encode(line).length;
+      if (bytes + lineBytes > config.corpusBytes[split]) break;
+      lines.push(line);
+      if (split === 'train') {
+        for (const w of synset.words.slice(0, CORPUS_LINE_WORDS))
+          defined.add(`${w.lemma.toLowerCase()} ${synsetKey(synset.type, synset.offset)}`);
+      }
+      bytes += lineBytes;
+    }
+    shuffleInPlace(lines, root.fork(`corpus:${split}`));
+    files.set(split === 'train' ? 'corpus.txt' : 'corpus-valid.txt', lines.join(''));
+    if (split === 'train') corpusLines = lines;
+    stats.corpusBytes[split] = bytes;
+    stats.corpusLines[split] = lines.length;
+  }
+
+  const pairedInCorpus = coOccurrence(corpusLines);
+  for (const task of CORPUS_WORD_TASKS) {
+    const bySplit = recordsOf(task, (lemma) => {
+      const { synset } = primarySense(wordnet.senses.get(lemma)!);
+      return defined.has(`${lemma} ${synsetKey(synset.type, synset.offset)}`)
+        ? splits.get(lemma)!.task
+        : null;
+    });
+    if (task === 'hypernym' || task === 'antonym') {
+      for (const split of ['validation', 'test'] as const)
+        bySplit[split] = bySplit[split].filter((r) => !r.answers!.some((a) => pairedInCorpus(r.input, a)));
+    }
+    records.set(task, bySplit);
+  }
+
+  for (const task of TASKS) {
+    const bySplit = records.get(task)!;
     stats.records[task] = { train: 0, validation: 0, test: 0 };
     for (const split of SPLITS) {
-      if (task === 'define' && split !== 'train')
-        for (const r of bySplit[split]) heldOutDefinitions[split].add(r.output);
       const kept = mostFrequent(
         bySplit[split],
         (r) => frequency(r.lemma),
@@ -359,56 +459,36 @@ export function buildWordnetDataset(
           };
   }
 
-  // The corpus: a synset goes to the validation corpus when one of its words is a validation lemma,
-  // and is left out when one is a test lemma; a held-out define answer never enters the corpus of an
-  // earlier split, even through another synset whose gloss equals or contains it.
-  const heldOut = {
-    validation: heldOutMatcher(heldOutDefinitions.validation),
-    test: heldOutMatcher(heldOutDefinitions.test),
-  };
-  const corpus: Record<'train' | 'validation', WordnetSynset[]> = { train: [], validation: [] };
-  for (const synset of wordnet.synsets.values()) {
-    const wordSplits = synset.words.map((w) => splits.get(w.lemma.toLowerCase()));
-    const texts = [synset.definition, ...synset.examples];
-    if (wordSplits.includes('test') || texts.some(heldOut.test)) continue;
-    if (wordSplits.includes('validation')) corpus.validation.push(synset);
-    else if (!texts.some(heldOut.validation)) corpus.train.push(synset);
-  }
-  const utf8 = new TextEncoder();
-  stats.corpusBytes = { train: 0, validation: 0 };
-  stats.corpusLines = { train: 0, validation: 0 };
-  for (const split of ['train', 'validation'] as const) {
-    const ranked = mostFrequent(
-      corpus[split],
-      (s) =>
-        s.words.reduce(
-          (sum, w) =>
-            sum + (wordnet.senses.get(w.lemma.toLowerCase())?.find((x) => x.synset === s)?.count ?? 0),
-          0,
-        ),
-      (s) => synsetKey(s.type, s.offset),
-      corpus[split].length,
-      root,
-    );
-    const lines: string[] = [];
-    let bytes = 0;
-    for (const synset of ranked) {
-      const line = corpusLine(synset);
-      const lineBytes = utf8.encode(line).length;
-      if (bytes + lineBytes > config.corpusBytes[split]) break;
-      lines.push(line);
-      bytes += lineBytes;
-    }
-    shuffleInPlace(lines, root.fork(`corpus:${split}`));
-    files.set(split === 'train' ? 'corpus.txt' : 'corpus-valid.txt', lines.join(''));
-    stats.corpusBytes[split] = bytes;
-    stats.corpusLines[split] = lines.length;
-  }
-
   files.set('LICENSE', wordnetLicense(sources.data.noun));
   files.set('manifest.json', `${JSON.stringify({ source: 'WordNet 3.0', config, ...stats }, null, 2)}\n`);
   files.set('README.md', readme(config, stats));
   return { files, stats };
+}
+
+/**
+ * A test of whether some corpus line holds both a word and an answer (whole words, any case;
+ * an answer of several words as a phrase).
+ */
+function coOccurrence(lines: readonly string[]): (word: string, answer: string) => boolean {
+  const normal = (text: string) =>
+    ` ${text
+      .toLowerCase()
+      .split(/[^a-z0-9']+/)
+      .filter(Boolean)
+      .join(' ')} `;
+  const texts = lines.map(normal);
+  const byWord = new Map<string, number[]>();
+  texts.forEach((text, i) => {
+    for (const w of new Set(text.trim().split(' '))) {
+      const list = byWord.get(w);
+      if (list) list.push(i);
+      else byWord.set(w, [i]);
+    }
+  });
+  return (word, answer) => {
+    const phrase = normal(answer);
+    return (byWord.get(word.toLowerCase()) ?? []).some((i) => texts[i].includes(phrase));
+  };
 }
 
 function readme(config: WordnetBuildConfig, stats: WordnetBuildStats): string {
@@ -434,15 +514,20 @@ packages/model/src/data/ (task.ts, wordnet-dataset.ts).
   sense of another part of speech.
 - Splits share no lemma: lemmas whose most frequent senses share a definition, and adjective
   antonyms, form one group; a group's split is a seeded hash of its smallest lemma (${100 - config.validationPercent - config.testPercent}/${config.validationPercent}/${config.testPercent}).
+  define and the corpora use one hash; category, hypernym, pos and antonym use a second one and ask
+  only about words that corpus.txt defines (the word is named on its most frequent sense's line): a
+  base model pretrained on the corpus has read about every held-out word, and fine-tuning shows
+  whether it can answer for words it was never fine-tuned on. A held-out hypernym or antonym record
+  whose word shares a corpus line with one of its answers is dropped.
 - Inputs are single words of two or more lower-case letters. Caps per task: ${config.recordCaps.train} train,
   ${config.recordCaps.validation} validation, ${config.recordCaps.test} test records, the most frequent lemmas first; files are
   in seeded-shuffle order.
 - Client shards are not stored: \`partition(records, { clients, scheme, alpha, seed })\` computes every
   client's record indices from the split file, deterministically.
 - \`corpus.txt\` (${stats.corpusLines.train} lines, at most ${config.corpusBytes.train} bytes) and \`corpus-valid.txt\` (${stats.corpusLines.validation} lines, at most ${config.corpusBytes.validation} bytes):
-  "words: definition. example: sentence." per synset. A synset with a test lemma is in neither; one
-  with a validation lemma only in corpus-valid.txt; no definition or example of a corpus equals a
-  held-out define answer or contains one of 5 words or more.
+  "words: definition. example: sentence." per synset. A synset with a define-test lemma is in
+  neither; one with a define-validation lemma only in corpus-valid.txt; no definition or example of a
+  corpus equals a held-out define answer or contains one of 5 words or more.
 
 | task | train | validation | test | majority EM (test) | copy EM (test) | copy F1 (test) |
 |---|---|---|---|---|---|---|

@@ -1,8 +1,9 @@
 // Checks the shipped dataset in public/datasets/wordnet/: lemma-disjoint splits, consistent answers,
-// and a pretraining corpus without held-out answers. Reads the files only (no WordNet install needed).
+// a pretraining corpus without held-out answers, and corpus-word tasks about words it defines. Reads the files only (no WordNet install needed).
 import { readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseTaskJsonl, SPLITS, type SplitName, TASKS, type TaskRecord } from './task';
+import { CORPUS_WORD_TASKS } from './wordnet-dataset';
 
 const dir = new URL('../../../../public/datasets/wordnet/', import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, dir), 'utf8');
@@ -36,7 +37,9 @@ describe('shipped WordNet dataset', () => {
       for (const split of SPLITS) {
         const records = data[task][split];
         expect(records.length, `${task}/${split}`).toBe(manifest.records[task][split]);
-        expect(records.length).toBeGreaterThan(split === 'train' ? 2000 : 250);
+        // antonym keeps only adjectives corpus.txt defines: a few hundred pairs.
+        const least = task === 'antonym' ? { train: 500, held: 50 } : { train: 2000, held: 250 };
+        expect(records.length).toBeGreaterThan(split === 'train' ? least.train : least.held);
         expect(new Set(records.map((r) => r.id)).size).toBe(records.length);
         for (const r of records) {
           expect(r.task).toBe(task);
@@ -47,11 +50,13 @@ describe('shipped WordNet dataset', () => {
     }
   });
 
-  it('puts each lemma in one split across every task', () => {
-    const splitOf = new Map<string, SplitName>();
-    for (const { split, r } of all) {
-      expect(splitOf.get(r.lemma) ?? split, `${r.id} in ${split}`).toBe(split);
-      splitOf.set(r.lemma, split);
+  it('puts each lemma in one split across define and in one split across the corpus-word tasks', () => {
+    for (const tasks of [['define'], CORPUS_WORD_TASKS]) {
+      const splitOf = new Map<string, SplitName>();
+      for (const { split, r } of all.filter(({ r }) => tasks.includes(r.task))) {
+        expect(splitOf.get(r.lemma) ?? split, `${r.id} in ${split}`).toBe(split);
+        splitOf.set(r.lemma, split);
+      }
     }
     for (const task of TASKS) {
       const [train, validation, test] = SPLITS.map((split) => data[task][split].map((r) => r.lemma));
@@ -64,21 +69,51 @@ describe('shipped WordNet dataset', () => {
     }
     // No antonym pair and no define answer crosses splits.
     for (const split of SPLITS) {
+      const lemmas = new Set(data.antonym[split].map((r) => r.lemma));
+      const otherSplits = SPLITS.filter((s) => s !== split).flatMap((s) =>
+        data.antonym[s].map((r) => r.lemma),
+      );
       for (const r of data.antonym[split]) {
         for (const answer of r.answers!)
-          expect(splitOf.get(answer) ?? split, `${r.id} -> ${answer}`).toBe(split);
+          expect(otherSplits.includes(answer), `${r.id} -> ${answer}`).toBe(false);
       }
+      expect(lemmas.size).toBe(data.antonym[split].length);
     }
     const trainDefinitions = new Set(data.define.train.map((r) => r.output));
     for (const r of [...data.define.validation, ...data.define.test])
       expect(trainDefinitions.has(r.output)).toBe(false);
   });
 
-  it('keeps held-out lemmas and definitions out of the corpora', () => {
+  it('asks the corpus-word tasks about words corpus.txt defines, never beside a held-out answer', () => {
+    const entries = corpusEntries(read('corpus.txt'));
+    const definedWords = new Set(entries.flatMap((e) => e.words.map((w) => w.toLowerCase())));
+    for (const task of CORPUS_WORD_TASKS) {
+      for (const split of SPLITS) {
+        for (const r of data[task][split]) expect(definedWords.has(r.lemma), r.id).toBe(true);
+      }
+    }
+    const normal = (text: string) =>
+      ` ${text
+        .toLowerCase()
+        .split(/[^a-z0-9']+/)
+        .filter(Boolean)
+        .join(' ')} `;
+    const lines = entries.map((e) => normal(e.line));
+    for (const task of ['hypernym', 'antonym']) {
+      for (const r of [...data[task].validation, ...data[task].test]) {
+        for (const answer of r.answers!) {
+          const paired = lines.some((line) => line.includes(` ${r.lemma} `) && line.includes(normal(answer)));
+          expect(paired, `${r.id} -> ${answer}`).toBe(false);
+        }
+      }
+    }
+  });
+
+  it("keeps define's held-out lemmas and definitions out of the corpora", () => {
     const train = corpusEntries(read('corpus.txt'));
     const valid = corpusEntries(read('corpus-valid.txt'));
     const lemmasOf = (splits: SplitName[]) =>
-      new Set(all.filter(({ split }) => splits.includes(split)).map(({ r }) => r.lemma));
+      new Set(splits.flatMap((split) => data.define[split].map((r) => r.lemma)));
     const definitionsOf = (splits: SplitName[]) =>
       new Set(splits.flatMap((split) => data.define[split].map((r) => r.output)));
     const checks = [
