@@ -52,8 +52,9 @@ import { readModelDir } from '@prufed/model/node';
 import { createEngine } from '../engines';
 import { prune } from '../prune';
 import { readTaskRecords, scoreTask, trainLoraSteps } from '../task-run';
+import { studyInputsSha256 } from './inputs-hash';
 import { Journal } from './journal';
-import { maxNewTokens, primaryMetric } from './tasks';
+import { maxNewTokens, noRepeatNgram, primaryMetric } from './tasks';
 
 export const heteroRuns = ['hetero-heteagg', 'hetero-fedadam', 'hetero-product'] as const;
 
@@ -242,9 +243,11 @@ export async function runFlStudy(config: FlStudyConfig, options: FlStudyOptions)
   // Seeds and runs only choose cells (each cell is keyed by run and seed), so they stay out of the
   // journal's configuration: a study extended with another seed or run keeps what it has, and
   // processes that run different seeds can share one work directory.
+  // The inputs' hashes join it too: a re-exported model or rebuilt dataset never mixes with old cells.
+  const inputs = await studyInputsSha256(config.model, config.data, config.tasks);
   const journal = Journal.open<Cell>(
     path.join(options.work, 'journal.jsonl'),
-    { ...config, seeds: undefined, runs: undefined },
+    { ...config, seeds: undefined, runs: undefined, ...inputs, noRepeatNgram },
     options.fresh,
   );
   mkdirSync(checkpoints, { recursive: true });
@@ -470,6 +473,7 @@ export async function runFlStudy(config: FlStudyConfig, options: FlStudyOptions)
                 batchSize: 16,
                 maxNewTokens: maxNewTokens[task],
                 maxLength,
+                noRepeatNgram: noRepeatNgram[task],
               });
               byTask[task] = { loss: result.loss, metric: result[primaryMetric[task]] };
             }

@@ -1,16 +1,3 @@
-// The pruning study (issue #8, the paper's first study): for every pruning strategy and kept depth,
-// and for every WordNet task, the test metric and response loss of the pruned variant before any
-// fine-tuning and after a fixed LoRA budget, over several seeds, beside the unpruned model. Config
-// in, results out; every finished cell goes to a journal first, so an interrupted study resumes.
-//
-// Cost control, all visible in the result: strategies that keep the same layers share one variant
-// (computed once, reported for each); before-fine-tuning numbers do not depend on the seed (one cell
-// per variant and task, a fresh adapter has B = 0); with `adapter: 'multi-task'` ONE adapter per
-// (variant, seed) trains on a seeded shuffle of all tasks' train splits, with 'per-task' one per task.
-// Dimension letters: B batch, T tokens, R LoRA rank.
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import {
   copyPromptBaseline,
   encodeRecord,
@@ -33,8 +20,9 @@ import { layerRanges } from '../layer-study';
 import { prune } from '../prune';
 import { readTaskRecords, scoreTask, trainLoraSteps } from '../task-run';
 import { withCalibrationHead } from './calibration';
+import { studyInputsSha256 } from './inputs-hash';
 import { Journal } from './journal';
-import { maxNewTokens, primaryMetric } from './tasks';
+import { maxNewTokens, noRepeatNgram, primaryMetric } from './tasks';
 
 export type AdapterScope = 'multi-task' | 'per-task';
 
@@ -223,16 +211,15 @@ export async function runPruningStudy(
   }
   const tokenizer = instructionTokenizer(loadTokenizer(tokenizerJson), config.model);
   const maxLength = Math.min(config.seqLen, model.maxPositionEmbeddings);
-  // The weights' hash joins the journal's configuration: a re-exported model never mixes with old cells.
-  const weightsSha256 = createHash('sha256')
-    .update(await readFile(path.join(config.model, 'model.safetensors')))
-    .digest('hex');
+  // The inputs' hashes join the journal's configuration: a re-exported model or rebuilt dataset
+  // never mixes with old cells.
+  const inputs = await studyInputsSha256(config.model, config.data, config.tasks);
   // Cells are keyed by kept layers (and seed), not by strategy: seeds and strategies stay out of the
   // journal's configuration, so a study extended with either, or split across processes by strategy,
   // keeps every finished cell.
   const journal = Journal.open<StudyCell>(
     run.journal,
-    { ...config, seeds: undefined, strategies: undefined, weightsSha256 },
+    { ...config, seeds: undefined, strategies: undefined, ...inputs, noRepeatNgram },
     run.fresh,
   );
   const cells: StudyCell[] = [];
@@ -313,7 +300,12 @@ export async function runPruningStudy(
       engine,
       tokenizer,
       records,
-      { batchSize: config.batchSize, maxNewTokens: maxNewTokens[task], maxLength },
+      {
+        batchSize: config.batchSize,
+        maxNewTokens: maxNewTokens[task],
+        maxLength,
+        noRepeatNgram: noRepeatNgram[task],
+      },
       (n) => progress(`${activity}: ${task} ${n}/${2 * records.length}`),
     );
     return scoresOf(task, scores);
