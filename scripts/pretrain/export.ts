@@ -18,7 +18,7 @@ import {
   unigramEntropy,
 } from '@prufed/model';
 import { readModelDir, writeModelDir } from '@prufed/model/node';
-import type { Checkpoint } from './checkpoint';
+import type { Checkpoint, PretrainOptions } from './checkpoint';
 import { GradPool } from './pool';
 
 const samplePrompts = ['dog, domestic dog:', 'happy:', 'run:', 'music:', 'cold:'];
@@ -139,7 +139,7 @@ test answers of the fine-tuning tasks), packed as \`<|bos|> line <|eos|>\` into 
 each epoch.${options.repeatLines ? ` A seeded ${options.repeatLines} of the lines are packed twice in a row (\`--repeat-lines\`), so that copying from the context pays off.` : ''}${options.copyRows ? ` A seeded ${options.copyRows} of the rows are synthetic copy rows instead (\`--copy-rows\`: runs of 8-24 random ordinary tokens, each shown twice, the second showing the target), which teach in-context copying.` : ''} Held-out text: \`public/datasets/wordnet/corpus-valid.txt\`.
 
 ## Training
-Command: \`npm run tokenizer && npm run pretrain\` (resumes from \`.prufed/pretrain/checkpoint.safetensors\`;
+Command: \`npm run tokenizer && npm run pretrain${pretrainArgs(options)}\` (resumes from \`.prufed/pretrain/checkpoint.safetensors\`;
 \`--fresh\` starts over; \`npm run pretrain -- --export\` rewrites this directory from the checkpoint).
 All parameters trained with the project's CPU engine (\`createCpuEngine\`, \`trainBase: true\`), data-parallel over
 worker threads. Pretraining does not use the WebGPU engine yet: on this machine's software adapter the CPU engine is faster (see the README's benchmarks).
@@ -174,4 +174,14 @@ ${samples.map((s) => `- \`${s.replaceAll('`', "'")}\``).join('\n')}
     `exported ${dir}: validation loss ${validLoss.toFixed(3)}, unigram entropy ${entropy.toFixed(3)} ` +
       `(ratio ${(validLoss / entropy).toFixed(3)})\n${samples.join('\n')}`,
   );
+}
+
+/** The options of a run that differ from scripts/pretrain.ts's defaults, as command-line flags. */
+function pretrainArgs(options: PretrainOptions): string {
+  const flags = [
+    options.epochs !== 1 ? `--epochs ${options.epochs}` : '',
+    options.copyRows ? `--copy-rows ${options.copyRows}` : '',
+    options.repeatLines ? `--repeat-lines ${options.repeatLines}` : '',
+  ].filter(Boolean);
+  return flags.length > 0 ? ` -- --fresh ${flags.join(' ')}` : '';
 }
