@@ -21,6 +21,7 @@ import {
   type TaskName,
   type TaskScores,
 } from '@prufed/model';
+import { studyInputsSha256 } from '../packages/cli/src/study/inputs-hash';
 import { type Hardware, hardware } from '../packages/cli/src/study/machine';
 import {
   maxNewTokens,
@@ -294,11 +295,21 @@ function settingsArgs(): string {
     .join(' ');
 }
 
-/** The task reports of an earlier finetune.json made with the same model and settings, else none. */
-function earlierReports(file: string, settings: Record<string, unknown>): TaskReport[] {
+/**
+ * The task reports of an earlier finetune.json made with the same model (path and weights), data and
+ * settings, else none.
+ */
+function earlierReports(
+  file: string,
+  settings: Record<string, unknown>,
+  inputs: Record<string, string>,
+): TaskReport[] {
   if (!existsSync(file)) return [];
   const earlier = JSON.parse(readFileSync(file, 'utf8'));
-  const same = earlier.model === model && JSON.stringify(earlier.settings) === JSON.stringify(settings);
+  const same =
+    earlier.model === model &&
+    JSON.stringify(earlier.settings) === JSON.stringify(settings) &&
+    JSON.stringify(earlier.inputs) === JSON.stringify(inputs);
   return same ? (earlier.tasks as TaskReport[]) : [];
 }
 
@@ -325,13 +336,14 @@ async function main(): Promise<void> {
     );
     // Tasks run earlier with the same model and settings stay in the table (a run may cover some
     // tasks, e.g. one task again); other settings start a fresh table.
-    const earlier = earlierReports(join(outDir, 'finetune.json'), settings);
+    const inputs = await studyInputsSha256(model, data, TASKS);
+    const earlier = earlierReports(join(outDir, 'finetune.json'), settings, inputs);
     for (const report of earlier) if (!reports.has(report.task)) reports.set(report.task, report);
     const ordered = TASKS.filter((task) => reports.has(task)).map((task) => reports.get(task)!);
     if (earlier.length > 0) log(`kept ${ordered.length - tasks.length} tasks of the earlier finetune.json`);
     writeFileSync(
       join(outDir, 'finetune.json'),
-      `${JSON.stringify({ model, settings, hardware: before, wallSeconds: seconds, tasks: ordered }, null, 2)}\n`,
+      `${JSON.stringify({ model, inputs, settings, hardware: before, wallSeconds: seconds, tasks: ordered }, null, 2)}\n`,
     );
     writeFileSync(join(outDir, 'finetune.md'), finetuneMarkdown(ordered, before, seconds));
   }
