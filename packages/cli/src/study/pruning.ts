@@ -1,3 +1,13 @@
+// The pruning study (issue #8, the paper's first study): for every pruning strategy and kept depth,
+// and for every WordNet task, the test metric and response loss of the pruned variant before any
+// fine-tuning and after a fixed LoRA budget, over several seeds, beside the unpruned model. Config
+// in, results out; every finished cell goes to a journal first, so an interrupted study resumes.
+//
+// Cost control, all visible in the result: strategies that keep the same layers share one variant
+// (computed once, reported for each); before-fine-tuning numbers do not depend on the seed (one cell
+// per variant and task, a fresh adapter has B = 0); with `adapter: 'multi-task'` ONE adapter per
+// (variant, seed) trains on a seeded shuffle of all tasks' train splits, with 'per-task' one per task.
+// Dimension letters: B batch, T tokens, R LoRA rank.
 import {
   copyPromptBaseline,
   encodeRecord,

@@ -14,18 +14,9 @@ const rowBlock = 32;
  * out (N, OUT) = scale * inp (N, IN) @ weight (OUT, IN)^T, or out += that when accumulate.
  * Four weight rows at a time share each load of the input row.
  */
-export function matmulForward(
-  out: FloatArray,
-  inp: FloatArray,
-  weight: FloatArray,
-  N: number,
-  IN: number,
-  OUT: number,
-  scale = 1,
-  accumulate = false,
-): void {
-  if (simdMatmulForward(out, inp, weight, N, IN, OUT, scale, accumulate)) return;
-  matmulForwardLoops(out, inp, weight, N, IN, OUT, scale, accumulate);
+export function matmulForward(...args: Parameters<typeof matmulForwardLoops>): void {
+  if (simdMatmulForward(...args)) return;
+  matmulForwardLoops(...args);
 }
 
 /** matmulForward in plain JavaScript (any precision and shape). */
@@ -84,19 +75,9 @@ export function matmulForwardLoops(
  * dweight (OUT, IN) += scale * dout^T @ inp. Pass null for a gradient that is not needed.
  * dinp takes four weight rows per pass over its row, dweight four input rows per pass over its row.
  */
-export function matmulBackward(
-  dinp: FloatArray | null,
-  dweight: FloatArray | null,
-  dout: FloatArray,
-  inp: FloatArray,
-  weight: FloatArray,
-  N: number,
-  IN: number,
-  OUT: number,
-  scale = 1,
-): void {
-  if (simdMatmulBackward(dinp, dweight, dout, inp, weight, N, IN, OUT, scale)) return;
-  matmulBackwardLoops(dinp, dweight, dout, inp, weight, N, IN, OUT, scale);
+export function matmulBackward(...args: Parameters<typeof matmulBackwardLoops>): void {
+  if (simdMatmulBackward(...args)) return;
+  matmulBackwardLoops(...args);
 }
 
 /** matmulBackward in plain JavaScript (any precision and shape). */

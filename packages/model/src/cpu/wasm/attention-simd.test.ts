@@ -2,22 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../rng';
 import { attentionBackwardLoops, attentionForwardLoops } from '../attention';
 import { simdAttentionBackward, simdAttentionForward } from './attention-simd';
-
-function randomF32(n: number, rng: Rng, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (rng.uniform() * 2 - 1) * scale;
-  return a;
-}
-
-function maxRelativeDiff(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let size = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    size = Math.max(size, Math.abs(b[i]));
-  }
-  return diff / size;
-}
+import { maxRelativeDiff, randomF32 } from './parity-helpers';
 
 // The shipped model's heads (4 query heads on 2 kv heads of 32), plain multi-head, and a short head.
 const shapes = [

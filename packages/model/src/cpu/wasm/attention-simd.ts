@@ -4,7 +4,14 @@
 // loops in ../attention.ts (their reference); f32 only, HS a multiple of 4, otherwise false.
 import type { FloatArray } from '../../tensor';
 import { wasmBase64 } from './attention-wasm';
-import { instantiateKernels, type KernelMemory, memoryView, placeArrays } from './instance';
+import {
+  allFloat32,
+  f32Prefix,
+  instantiateKernels,
+  type KernelMemory,
+  memoryView,
+  placeArrays,
+} from './instance';
 
 interface AttentionExports extends KernelMemory {
   scores(s: number, q: number, k: number, count: number, stride: number, HS: number, scale: number): void;
@@ -33,11 +40,6 @@ interface AttentionExports extends KernelMemory {
 
 const kernels = instantiateKernels<AttentionExports>(wasmBase64);
 
-const eligible = (HS: number, arrays: FloatArray[]): boolean =>
-  HS % 4 === 0 && arrays.every((a) => a instanceof Float32Array);
-
-const f32 = (a: FloatArray, length: number) => (a as Float32Array).subarray(0, length);
-
 /** attentionForward on the SIMD kernels; false when they do not apply (the caller then loops). */
 export function simdAttentionForward(
   out: FloatArray,
@@ -51,13 +53,13 @@ export function simdAttentionForward(
   NKV: number,
   HS: number,
 ): boolean {
-  if (kernels === null || !eligible(HS, [out, lse, q, k, v])) return false;
+  if (kernels === null || HS % 4 !== 0 || !allFloat32([out, lse, q, k, v])) return false;
   const qSize = B * T * NH * HS;
   const kvSize = B * T * NKV * HS;
   const [qp, kp, vp, op, sp] = placeArrays(kernels, [
-    f32(q, qSize),
-    f32(k, kvSize),
-    f32(v, kvSize),
+    f32Prefix(q, qSize),
+    f32Prefix(k, kvSize),
+    f32Prefix(v, kvSize),
     qSize,
     T,
   ]);
@@ -104,17 +106,17 @@ export function simdAttentionBackward(
   NKV: number,
   HS: number,
 ): boolean {
-  if (kernels === null || !eligible(HS, [dq, dk, dv, dout, q, k, v, lse])) return false;
+  if (kernels === null || HS % 4 !== 0 || !allFloat32([dq, dk, dv, dout, q, k, v, lse])) return false;
   const qSize = B * T * NH * HS;
   const kvSize = B * T * NKV * HS;
   const [qp, kp, vp, gp, dqp, dkp, dvp, sp, dpp] = placeArrays(kernels, [
-    f32(q, qSize),
-    f32(k, kvSize),
-    f32(v, kvSize),
-    f32(dout, qSize),
-    f32(dq, qSize),
-    f32(dk, kvSize),
-    f32(dv, kvSize),
+    f32Prefix(q, qSize),
+    f32Prefix(k, kvSize),
+    f32Prefix(v, kvSize),
+    f32Prefix(dout, qSize),
+    f32Prefix(dq, qSize),
+    f32Prefix(dk, kvSize),
+    f32Prefix(dv, kvSize),
     T,
     T,
   ]);

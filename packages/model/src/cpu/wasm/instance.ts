@@ -1,6 +1,8 @@
 // Shared plumbing of the CPU engine's WebAssembly kernels: synchronous instantiation from the
 // shipped base64 binaries, and placing f32 operands in a module's memory. Set PRUFED_CPU_SIMD=0 to
 // run the JavaScript loops instead of every kernel.
+import type { FloatArray } from '../../tensor';
+
 export interface KernelMemory {
   memory: WebAssembly.Memory;
 }
@@ -48,6 +50,16 @@ export function placeArrays(kernels: KernelMemory, arrays: (Float32Array | numbe
     if (typeof a !== 'number') heap.set(a, offsets[k] / 4);
   });
   return offsets;
+}
+
+/** Whether every array (null: an absent operand) holds f32, the only precision the kernels take. */
+export function allFloat32(arrays: readonly (FloatArray | null)[]): boolean {
+  return arrays.every((a) => a === null || a instanceof Float32Array);
+}
+
+/** The first `length` values of an f32 array (callers check allFloat32 first). */
+export function f32Prefix(a: FloatArray | null, length: number): Float32Array {
+  return (a as Float32Array).subarray(0, length);
 }
 
 /** A live f32 view of the module's memory (valid until the memory grows). */

@@ -2,22 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../rng';
 import { matmulBackwardLoops, matmulForwardLoops } from '../linear';
 import { simdMatmulAvailable, simdMatmulBackward, simdMatmulForward } from './matmul-simd';
-
-function randomF32(n: number, rng: Rng): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng.uniform() * 2 - 1;
-  return a;
-}
-
-function maxRelativeDiff(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let size = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    size = Math.max(size, Math.abs(b[i]));
-  }
-  return diff / size;
-}
+import { maxRelativeDiff, randomF32 } from './parity-helpers';
 
 // Odd row counts, OUT off the 4-row and 32/64-row blocks, and N = 1 / OUT = 1 edges.
 const shapes = [

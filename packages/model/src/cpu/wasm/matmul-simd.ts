@@ -5,7 +5,14 @@
 // inner products) returns false and stays on the JavaScript loops, which are also the reference
 // these kernels are tested against.
 import type { FloatArray } from '../../tensor';
-import { instantiateKernels, type KernelMemory, memoryView, placeArrays } from './instance';
+import {
+  allFloat32,
+  f32Prefix,
+  instantiateKernels,
+  type KernelMemory,
+  memoryView,
+  placeArrays,
+} from './instance';
 import { wasmBase64 } from './matmul-wasm';
 
 interface MatmulExports extends KernelMemory {
@@ -28,9 +35,6 @@ const kernels = instantiateKernels<MatmulExports>(wasmBase64);
 /** Whether the SIMD kernels are in use in this process. */
 export const simdMatmulAvailable = kernels !== null;
 
-const eligible = (IN: number, arrays: (FloatArray | null)[]): boolean =>
-  IN % 16 === 0 && arrays.every((a) => a === null || a instanceof Float32Array);
-
 /** matmulForward on the SIMD kernels; false when they do not apply (the caller then loops). */
 export function simdMatmulForward(
   out: FloatArray,
@@ -39,16 +43,15 @@ export function simdMatmulForward(
   N: number,
   IN: number,
   OUT: number,
-  scale: number,
-  accumulate: boolean,
+  scale = 1,
+  accumulate = false,
 ): boolean {
-  if (kernels === null || !eligible(IN, [out, inp, weight])) return false;
+  if (kernels === null || IN % 16 !== 0 || !allFloat32([out, inp, weight])) return false;
   const outLength = N * OUT;
-  const outInit = accumulate ? (out as Float32Array).subarray(0, outLength) : outLength;
   const [o, x, w] = placeArrays(kernels, [
-    outInit,
-    (inp as Float32Array).subarray(0, N * IN),
-    (weight as Float32Array).subarray(0, OUT * IN),
+    accumulate ? f32Prefix(out, outLength) : outLength,
+    f32Prefix(inp, N * IN),
+    f32Prefix(weight, OUT * IN),
   ]);
   kernels.forward(o, x, w, N, IN, OUT, scale, accumulate ? 1 : 0);
   out.set(memoryView(kernels, o, outLength));
@@ -65,16 +68,15 @@ export function simdMatmulBackward(
   N: number,
   IN: number,
   OUT: number,
-  scale: number,
+  scale = 1,
 ): boolean {
-  if (kernels === null || !eligible(IN, [dinp, dweight, dout, inp, weight])) return false;
-  const f32 = (a: FloatArray | null, length: number) => (a as Float32Array).subarray(0, length);
+  if (kernels === null || IN % 16 !== 0 || !allFloat32([dinp, dweight, dout, inp, weight])) return false;
   const [d, x, w, dx, dw] = placeArrays(kernels, [
-    f32(dout, N * OUT),
-    dweight === null ? 0 : f32(inp, N * IN),
-    dinp === null ? 0 : f32(weight, OUT * IN),
-    dinp === null ? 0 : f32(dinp, N * IN),
-    dweight === null ? 0 : f32(dweight, OUT * IN),
+    f32Prefix(dout, N * OUT),
+    dweight === null ? 0 : f32Prefix(inp, N * IN),
+    dinp === null ? 0 : f32Prefix(weight, OUT * IN),
+    dinp === null ? 0 : f32Prefix(dinp, N * IN),
+    dweight === null ? 0 : f32Prefix(dweight, OUT * IN),
   ]);
   if (dinp !== null) {
     kernels.backwardInput(dx, d, w, N, IN, OUT, scale);
