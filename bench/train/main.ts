@@ -15,27 +15,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium, type Page } from '@playwright/test';
-import { type BenchShape, benchModelShape, benchModelShapes } from '@prufed/model/testing';
+import type { BenchShape } from '@prufed/model/testing';
 import { createWebGpuEngine, GpuRuntime } from '@prufed/webgpu';
 import { acquireNodeDevice } from '@prufed/webgpu/node';
 import { build } from 'vite';
 import { caseToFiles, flopsPerStep, makeBenchCase } from './case';
+import { crossCheck, flopFormula, type Measured, measure } from './measure';
+import { matmulPeakSizes, pickNames, pickShapes, stepPlan } from './options';
 import type { BrowserRunner } from './page/main';
-import {
-  type MatmulPeak,
-  measureMatmulPeak,
-  peakSizes,
-  prepareEngine,
-  type RunnerReport,
-  runSteps,
-  type StepPlan,
-} from './runners';
+import { type MatmulPeak, measureMatmulPeak, prepareEngine, runSteps } from './runners';
 
 const allRunners = ['prufed-webgpu', 'tfjs-webgpu', 'tfjs-wasm', 'prufed-cpu', 'prufed-webgpu-node'] as const;
 type RunnerName = (typeof allRunners)[number];
 const referenceRunner: RunnerName = 'prufed-cpu';
-/** Cross-check tolerances against the CPU engine: float32 sums in different orders. */
-const tolerance = { loss: 2e-3, gradNormRelative: 2e-2 };
 const targets = { speedupOverTfjsWebgpu: 3, largeShapePeakShare: 0.5 };
 
 const { values: flags } = parseArgs({
@@ -47,29 +39,10 @@ const { values: flags } = parseArgs({
   },
 });
 
-function pick<T extends string>(list: string, known: readonly T[], what: string): T[] {
-  const names = list.split(',').filter(Boolean);
-  for (const name of names) {
-    if (!known.includes(name as T)) {
-      console.error(`unknown ${what} "${name}"; use a comma-separated list of ${known.join(', ')}`);
-      process.exit(2);
-    }
-  }
-  return names as T[];
-}
-
-// --quick runs the default shape only unless --shapes says otherwise.
-const shapes = pick(
-  flags.shapes ?? (flags.quick ? 'default' : benchModelShapes.map((s) => s.name).join(',')),
-  benchModelShapes.map((s) => s.name),
-  'shape',
-).map(benchModelShape);
-const runners = pick(flags.runners!, allRunners, 'runner');
-// Slow runners get the fewest steps: as many as fit in the budget after the warm-up step.
-const plan: StepPlan = flags.quick
-  ? { warmup: 1, minSteps: 1, maxSteps: 3, budgetSeconds: 5 }
-  : { warmup: 1, minSteps: 1, maxSteps: 10, budgetSeconds: 15 };
-const sizes = flags.quick ? peakSizes.slice(0, 2) : peakSizes;
+const shapes = pickShapes(flags.shapes, flags.quick!);
+const runners = pickNames(flags.runners!, allRunners, 'runner');
+const plan = stepPlan(flags.quick!);
+const sizes = matmulPeakSizes(flags.quick!);
 /** Progress goes to stderr so that --json leaves stdout to the result. */
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -132,75 +105,10 @@ async function serve(): Promise<{ server: Server; url: string }> {
   return { server, url: `http://localhost:${address.port}/` };
 }
 
-interface Measured extends RunnerReport {
-  shape: string;
-  medianMs: number;
-  tokensPerSecond: number;
-  gflops: number;
-  /** Share of the matmul peak of the adapter it ran on; null for CPU runners. */
-  peakShare: number | null;
-}
-
 interface Skipped {
   shape: string;
   runner: RunnerName;
   skipped: string;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function measure(shape: BenchShape, report: RunnerReport, peak: MatmulPeak | null): Measured {
-  const medianMs = median(report.stepMs);
-  const gflops = (flopsPerStep(shape) / medianMs) * 1e-6;
-  return {
-    ...report,
-    shape: shape.name,
-    medianMs,
-    tokensPerSecond: (shape.B * shape.T * 1000) / medianMs,
-    gflops,
-    peakShare: peak === null ? null : gflops / peak.gflops,
-  };
-}
-
-/** Differences from the reference runner beyond tolerance, as readable lines. */
-function crossCheck(results: Measured[]): string[] {
-  const problems: string[] = [];
-  for (const shape of new Set(results.map((r) => r.shape))) {
-    const ofShape = results.filter((r) => r.shape === shape);
-    const reference = ofShape.find((r) => r.runner === referenceRunner) ?? ofShape[0];
-    for (const r of ofShape) {
-      const checks: [string, number, number, boolean][] = [
-        [
-          'step-1 loss',
-          r.losses[0],
-          reference.losses[0],
-          Math.abs(r.losses[0] - reference.losses[0]) <= tolerance.loss,
-        ],
-        [
-          'step-1 grad norm',
-          r.gradNorms[0],
-          reference.gradNorms[0],
-          Math.abs(r.gradNorms[0] - reference.gradNorms[0]) <=
-            tolerance.gradNormRelative * reference.gradNorms[0],
-        ],
-        [
-          'step-2 loss',
-          r.losses[1],
-          reference.losses[1],
-          Math.abs(r.losses[1] - reference.losses[1]) <= tolerance.loss,
-        ],
-      ];
-      for (const [what, got, want, ok] of checks) {
-        if (!ok)
-          problems.push(`${shape} ${r.runner}: ${what} ${got} differs from ${reference.runner}'s ${want}`);
-      }
-    }
-  }
-  return problems;
 }
 
 async function runNode(
@@ -303,7 +211,7 @@ try {
   server.close();
 }
 
-const problems = crossCheck(results);
+const problems = crossCheck(results, referenceRunner);
 const find = (shape: string, runner: RunnerName) =>
   results.find((r) => r.shape === shape && r.runner === runner);
 const targetLines: string[] = [];
@@ -335,8 +243,7 @@ const summary = {
   },
   plan,
   seconds: (performance.now() - started) / 1000,
-  flopFormula:
-    'bench/train/case.ts flopsPerStep: matmul FLOPs, forward 1x + backward (frozen base 1x, LoRA and attention 2x)',
+  flopFormula,
   peaks: { browser: browserPeak, node: nodePeak.peak === undefined ? null : nodePeak },
   shapes: shapes.map((s) => ({ ...s, flopsPerStep: flopsPerStep(s) })),
   results: results.map(({ losses, gradNorms, ...rest }) => ({ ...rest, losses, gradNorms })),

@@ -1,0 +1,139 @@
+// The Node-only part of `npm run bench:train`, for machines with a GPU but no Chromium (a CUDA
+// server, CI): PruFed's WebGPU engine in Node (Dawn, runner prufed-webgpu-node) and PruFed's CPU
+// engine (prufed-cpu, the cross-check reference) on the same cases, step plan, FLOP formula and
+// matmul-peak measurement as bench/train/main.ts, printing the same JSON fields (browser peak null).
+// It imports neither Vite nor Playwright. The adapter Dawn picked is printed in full, so that a log
+// shows whether a real GPU or a software adapter (SwiftShader) ran the kernels.
+// Run: npx tsx bench/train/node-gpu.ts [--quick] [--json] [--shapes default,large]
+//      [--runners prufed-webgpu-node,prufed-cpu]
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { createCpuEngine } from '@prufed/model';
+import { createWebGpuEngine, type GpuContext, GpuRuntime } from '@prufed/webgpu';
+import { acquireNodeDevice } from '@prufed/webgpu/node';
+import { flopsPerStep, makeBenchCase } from './case';
+import { crossCheck, flopFormula, type Measured, measure } from './measure';
+import { matmulPeakSizes, pickNames, pickShapes, stepPlan } from './options';
+import { type MatmulPeak, measureMatmulPeak, prepareEngine, runSteps } from './runners';
+
+const allRunners = ['prufed-webgpu-node', 'prufed-cpu'] as const;
+type RunnerName = (typeof allRunners)[number];
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    shapes: { type: 'string' },
+    runners: { type: 'string', default: allRunners.join(',') },
+  },
+});
+
+const shapes = pickShapes(flags.shapes, flags.quick!);
+const runners = pickNames(flags.runners!, allRunners, 'runner');
+const plan = stepPlan(flags.quick!);
+const sizes = matmulPeakSizes(flags.quick!);
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+const adapterLabel = (ctx: GpuContext) => {
+  const { description, vendor, architecture, device, isFallbackAdapter } = ctx.adapter;
+  return `${description || vendor} (${vendor}/${architecture}/${device}${isFallbackAdapter ? ', fallback' : ''})`;
+};
+
+const loadBefore = os.loadavg();
+const started = performance.now();
+const results: Measured[] = [];
+const skipped: { shape: string; runner: RunnerName; skipped: string }[] = [];
+const nodePeak: { peak?: MatmulPeak; adapter?: string; adapterInfo?: GpuContext['adapter'] } = {};
+for (const shape of shapes) {
+  const c = makeBenchCase(shape);
+  for (const runner of runners) {
+    log(`${shape.name}: ${runner}`);
+    try {
+      if (runner === 'prufed-cpu') {
+        const report = await runSteps(
+          runner,
+          async () => prepareEngine(createCpuEngine(), c, 'Node, one thread'),
+          plan,
+        );
+        results.push(measure(shape, report, null));
+        continue;
+      }
+      const ctx = await acquireNodeDevice({ label: 'bench-node' });
+      if ('unavailable' in ctx) throw new Error(ctx.unavailable);
+      try {
+        if (nodePeak.peak === undefined) {
+          log(
+            `  adapter ${JSON.stringify(ctx.adapter)}; measuring its matmul peak (sizes ${sizes.join(', ')})`,
+          );
+          const rt = new GpuRuntime(ctx);
+          nodePeak.peak = await measureMatmulPeak(rt, sizes);
+          nodePeak.adapter = ctx.adapter.description;
+          nodePeak.adapterInfo = ctx.adapter;
+          rt.dispose();
+          log(
+            `  peak ${nodePeak.peak.gflops.toFixed(1)} GFLOP/s (${nodePeak.peak.variant} ${nodePeak.peak.size}^3)`,
+          );
+        }
+        const prepare = async () =>
+          prepareEngine(await createWebGpuEngine(ctx), c, `Dawn: ${adapterLabel(ctx)}`);
+        results.push(measure(shape, await runSteps(runner, prepare, plan), nodePeak.peak));
+      } finally {
+        ctx.device.destroy();
+      }
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      skipped.push({ shape: shape.name, runner, skipped: reason });
+      log(`  skipped: ${reason}`);
+    }
+  }
+}
+
+const problems = crossCheck(results, 'prufed-cpu');
+const large = results.find((r) => r.shape === 'large' && r.runner === 'prufed-webgpu-node');
+const summary = {
+  machine: {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    loadBefore,
+    loadAfter: os.loadavg(),
+  },
+  plan,
+  seconds: (performance.now() - started) / 1000,
+  flopFormula,
+  peaks: { browser: null, node: nodePeak.peak === undefined ? null : nodePeak },
+  shapes: shapes.map((s) => ({ ...s, flopsPerStep: flopsPerStep(s) })),
+  results,
+  skipped,
+  crossCheck: problems.length === 0 ? 'ok' : problems,
+  targets:
+    large?.peakShare == null
+      ? []
+      : [
+          `large: PruFed WebGPU (Node) at ${(100 * large.peakShare).toFixed(0)}% of the adapter's matmul peak`,
+        ],
+};
+
+if (flags.json) {
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+} else {
+  const out = [`machine: ${summary.machine.cpu}, ${summary.machine.cores} cores`];
+  if (nodePeak.peak) {
+    out.push(`Node adapter ${JSON.stringify(nodePeak.adapterInfo)}`);
+    out.push(
+      `  matmul peak ${nodePeak.peak.gflops.toFixed(2)} GFLOP/s (${nodePeak.peak.variant} ${nodePeak.peak.size}^3)`,
+    );
+  }
+  for (const r of results) {
+    const share = r.peakShare === null ? '-' : `${(100 * r.peakShare).toFixed(0)}%`;
+    out.push(
+      `${r.shape.padEnd(8)} ${r.runner.padEnd(20)} ${r.medianMs.toFixed(1).padStart(9)} ms/step ` +
+        `${r.tokensPerSecond.toFixed(0).padStart(8)} tokens/s ${r.gflops.toFixed(2).padStart(9)} GFLOP/s ` +
+        `${share.padStart(5)} of peak, ${r.stepMs.length} steps, loss1 ${r.losses[0].toFixed(5)}, ${r.device}`,
+    );
+  }
+  for (const x of skipped) out.push(`${x.shape.padEnd(8)} ${x.runner.padEnd(20)} skipped: ${x.skipped}`);
+  out.push(`cross-check against prufed-cpu: ${problems.length === 0 ? 'ok' : 'MISMATCH'}`, ...problems);
+  out.push(...summary.targets, `(${summary.seconds.toFixed(0)} s)`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+process.exit(problems.length === 0 && skipped.length === 0 ? 0 : 1);
