@@ -8,6 +8,7 @@ export default defineConfig({
       'server/src/**/*.test.ts',
       'apps/web/src/**/*.test.ts',
       'bench/**/*.test.ts',
+      'scripts/**/*.test.ts',
     ],
     // TF.js's Node build lacks gradients: load its ES-module build through Vite (bench/train tests).
     server: { deps: { inline: [/@tensorflow\//] } },

@@ -36,6 +36,7 @@ import {
   type PretrainOptions,
   type PretrainState,
   saveCheckpoint,
+  sittingFlags,
 } from './pretrain/checkpoint';
 import { exportModel } from './pretrain/export';
 import { GradPool } from './pretrain/pool';
@@ -342,7 +343,11 @@ async function main(): Promise<void> {
 
   let stream = epochStream(lines, options.seed, state.epoch, T, bosId, eosId);
   let streamEpoch = state.epoch;
+  state.sittings ??= [];
+  const sitting = { fromStep: state.step, toStep: state.step, flags: sittingFlags(process.argv.slice(2)) };
+  state.sittings.push(sitting);
   const save = () => {
+    sitting.toStep = state.step;
     saveCheckpoint(checkpointFile, { state, params, m, v });
   };
   let stopping = false;

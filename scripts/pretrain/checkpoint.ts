@@ -36,6 +36,28 @@ export interface PretrainOptions {
   copyRows?: number;
 }
 
+/** One sitting of a run: the steps it trained and its command-line flags (paths left out). */
+export interface PretrainSitting {
+  fromStep: number;
+  toStep: number;
+  flags: string;
+}
+
+/** A sitting's flags as typed, without the file and folder paths (they differ between machines). */
+export function sittingFlags(argv: readonly string[]): string {
+  const pathFlags = new Set(['--out', '--model-out', '--tokenizer', '--corpus', '--valid']);
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [name] = argv[i].split('=');
+    if (pathFlags.has(name)) {
+      if (!argv[i].includes('=')) i++;
+      continue;
+    }
+    kept.push(argv[i]);
+  }
+  return kept.join(' ');
+}
+
 export interface PretrainState {
   format: 'prufed-pretrain-checkpoint';
   version: 1;
@@ -52,6 +74,8 @@ export interface PretrainState {
   /** Seconds spent training, summed over runs. */
   wallSeconds: number;
   hardware: string;
+  /** The sittings so far, oldest first (absent in checkpoints from before they were recorded). */
+  sittings?: PretrainSitting[];
 }
 
 export interface Checkpoint {

@@ -18,7 +18,7 @@ import {
   unigramEntropy,
 } from '@prufed/model';
 import { readModelDir, writeModelDir } from '@prufed/model/node';
-import type { Checkpoint, PretrainOptions } from './checkpoint';
+import type { Checkpoint, PretrainOptions, PretrainState } from './checkpoint';
 import { GradPool } from './pool';
 
 const samplePrompts = ['dog, domestic dog:', 'happy:', 'run:', 'music:', 'cold:'];
@@ -85,11 +85,20 @@ export async function exportModel(
 
   const engine = createCpuEngine();
   await engine.loadVariant(shipped.weights, { keptLayers: layers });
+  // plain greedy, and with repeated trigrams blocked as the define task is scored
   const samples: string[] = [];
+  const blockedSamples: string[] = [];
   for (const prompt of samplePrompts) {
     const ids = tokenizer.encode(prompt);
-    const generated = await greedyDecode(engine, ids, 40, eosId, config.maxPositionEmbeddings);
-    samples.push(`${prompt}${tokenizer.decode(generated)}`);
+    for (const [list, noRepeatNgram] of [
+      [samples, 0],
+      [blockedSamples, 3],
+    ] as const) {
+      const generated = await greedyDecode(engine, ids, 40, eosId, config.maxPositionEmbeddings, {
+        noRepeatNgram,
+      });
+      list.push(`${prompt}${tokenizer.decode(generated)}`);
+    }
   }
   const copy = await copyProbe(engine, {
     ...copyProbeDefaults,
@@ -136,11 +145,10 @@ ${config.numHiddenLayers}/${(3 * config.numHiddenLayers) / 4}/${config.numHidden
 ## Data
 \`public/datasets/wordnet/corpus.txt\` (WordNet 3.0 glosses and examples, one synset per line, excluding the
 test answers of the fine-tuning tasks), packed as \`<|bos|> line <|eos|>\` into rows of ${T} tokens, lines shuffled
-each epoch.${options.repeatLines ? ` A seeded ${options.repeatLines} of the lines are packed twice in a row (\`--repeat-lines\`), so that copying from the context pays off.` : ''}${options.copyRows ? ` A seeded ${options.copyRows} of the rows are synthetic copy rows instead (\`--copy-rows\`: runs of 8-24 random ordinary tokens, each shown twice, the second showing the target), which teach in-context copying.` : ''} Held-out text: \`public/datasets/wordnet/corpus-valid.txt\`.
+each epoch.${options.repeatLines ? ` A seeded ${options.repeatLines} of the lines are packed twice in a row (\`--repeat-lines\`), so that copying from the context pays off.` : ''}${copyRowsText(state)} Held-out text: \`public/datasets/wordnet/corpus-valid.txt\`.
 
 ## Training
-Command: \`npm run tokenizer && npm run pretrain${pretrainArgs(options)}\` (resumes from \`.prufed/pretrain/checkpoint.safetensors\`;
-\`--fresh\` starts over; \`npm run pretrain -- --export\` rewrites this directory from the checkpoint).
+${commandsText(state)}
 All parameters trained with the project's CPU engine (\`createCpuEngine\`, \`trainBase: true\`), data-parallel over
 worker threads. Pretraining does not use the WebGPU engine yet: on this machine's software adapter the CPU engine is faster (see the README's benchmarks).
 ${state.step} steps of ${options.batch} x ${T} tokens (${state.tokensSeen.toLocaleString('en')} tokens, ${(state.epoch + state.row / state.rowsPerEpoch).toFixed(2)} epoch), AdamW
@@ -164,16 +172,52 @@ Reproduce: \`npx prufed eval --model public/models/prufed-tiny --corpus public/d
 
 In-context copying (\`npm run eval:copy\`: ${copyProbeDefaults.count} runs of ${copyProbeDefaults.length} random ordinary tokens, each shown
 twice): greedy accuracy on the second showing ${(100 * copy.accuracy).toFixed(1)}% (chance ${(100 * copy.chance).toFixed(2)}%), loss
-${copy.loss.toFixed(2)} nats/token. Near chance means the model cannot yet rewrite a word of its prompt (the antonym task).
+${copy.loss.toFixed(2)} nats/token. The antonym task needs it: most antonyms rewrite the prompt's word with a prefix (\`excited\`, \` unexcited\`).
 
 ## Greedy samples
-${samples.map((s) => `- \`${s.replaceAll('`', "'")}\``).join('\n')}
+${sampleList(samples)}
+
+With repeated trigrams blocked (\`prufed eval --block-repeats 3\`, as \`define\` is scored):
+${sampleList(blockedSamples)}
 `;
   writeFileSync(join(dir, 'README.md'), card);
   console.log(
     `exported ${dir}: validation loss ${validLoss.toFixed(3)}, unigram entropy ${entropy.toFixed(3)} ` +
-      `(ratio ${(validLoss / entropy).toFixed(3)})\n${samples.join('\n')}`,
+      `(ratio ${(validLoss / entropy).toFixed(3)})\n${[...samples, ...blockedSamples].join('\n')}`,
   );
+}
+
+function sampleList(samples: string[]): string {
+  return samples.map((s) => `- \`${s.replaceAll('`', "'")}\``).join('\n');
+}
+
+/** What the copy rows were, for the data paragraph: one share, or each sitting's (table in Training). */
+function copyRowsText({ options, sittings }: PretrainState): string {
+  const what =
+    '(`--copy-rows`: runs of 8-24 random ordinary tokens, each shown twice, the second showing the target), which teach in-context copying.';
+  if (sittings !== undefined && sittings.length > 1) {
+    return ` In each sitting a seeded share of the rows, set by its \`--copy-rows\` (commands below), are synthetic copy rows instead ${what}`;
+  }
+  return options.copyRows ? ` A seeded ${options.copyRows} of the rows are synthetic copy rows instead ${what}` : '';
+}
+
+/** The command that trained the checkpoint, or one per sitting where the run's flags changed between sittings. */
+function commandsText(state: PretrainState): string {
+  const tail =
+    '(each resumes from `.prufed/pretrain/checkpoint.safetensors`; `--fresh` starts over; `npm run pretrain -- --export` rewrites this directory from the checkpoint)';
+  const sittings = state.sittings ?? [];
+  if (sittings.length <= 1) {
+    return `Command: \`npm run tokenizer && npm run pretrain${pretrainArgs(state.options)}\` ${tail}.`;
+  }
+  const rows = sittings.map(
+    (s) => `| ${s.fromStep}-${s.toStep} | \`npm run pretrain${s.flags ? ` -- ${s.flags}` : ''}\` |`,
+  );
+  return `Commands, after \`npm run tokenizer\`, one per sitting in this order ${tail}:
+
+| steps | command |
+|---|---|
+${rows.join('\n')}
+`;
 }
 
 /** The options of a run that differ from scripts/pretrain.ts's defaults, as command-line flags. */

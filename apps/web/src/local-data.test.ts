@@ -15,7 +15,7 @@ describe('parseOwnJsonl', () => {
     expect(data.source).toMatch(/mine\.jsonl .*stays in this browser/);
     expect(data.examples).toEqual([
       { prompt: 'Say hi.\n', response: 'hi' },
-      { prompt: 'Define the word.: lively\n', response: 'full of life' },
+      { prompt: 'Define the word.\nlively:', response: 'full of life' },
       { prompt: formatPrompt('Define', 'x'), response: 'a letter' },
     ]);
   });
@@ -85,14 +85,15 @@ describe('stepBatch', () => {
   };
 
   it('draws batchSize seeded examples, masks prompts, pads and cuts to seqLen', () => {
-    const train = { localSteps: 1, batchSize: 3, learningRate: 0, seqLen: 5 };
+    const train = { localSteps: 1, batchSize: 3, learningRate: 0, seqLen: 6 };
     const rng = new Rng(3);
     const picks = [0, 1, 2].map(() => Math.floor(rng.uniform() * 2));
     const batch = stepBatch(data, tokenizer, train, new Rng(3));
-    const rows = { 0: [1, 7, 7, 2], 1: [1, 7, 7, 7, 7] } as Record<number, number[]>;
+    // BOS, prompt, the response after its space (formatResponse), EOS; cut at seqLen.
+    const rows = { 0: [1, 7, 7, 7, 2], 1: [1, 7, 7, 7, 7, 7] } as Record<number, number[]>;
     const labels = {
-      0: [IGNORE_INDEX, IGNORE_INDEX, 7, 2],
-      1: [IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, 7, 7],
+      0: [IGNORE_INDEX, IGNORE_INDEX, 7, 7, 2],
+      1: [IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, 7, 7, 7],
     } as Record<number, number[]>;
     const T = Math.max(...picks.map((pick) => rows[pick].length));
     expect(batch.batchSize).toBe(3);

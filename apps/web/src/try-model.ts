@@ -66,7 +66,8 @@ export async function generate(
   const bos = tokenizer.bosId === undefined ? [] : [tokenizer.bosId];
   const prompt = [...bos, ...tokenizer.encode(formatPrompt(request.instruction, request.input))];
   const answer: number[] = [];
-  const decode = () => tokenizer.decode(answer, { skipSpecialTokens: true });
+  // The format puts a space before the response (formatResponse); the answer shown starts after it.
+  const decode = () => tokenizer.decode(answer, { skipSpecialTokens: true }).trimStart();
   await greedyDecodeBatch((ids, B, T) => onnxLogits(ort, model.session, ids, B, T), [prompt], {
     maxNewTokens: request.maxNewTokens,
     eosId: tokenizer.eosId,

@@ -1,5 +1,5 @@
-// The instruction format used for fine-tuning and evaluation: a compact prompt (`Define: bank` and a
-// newline; a tiny model learns it fast and every prompt token costs compute in a browser), with labels
+// The instruction format used for fine-tuning and evaluation: a compact prompt (`Define`, a newline and
+// `bank:`; a tiny model learns it fast and every prompt token costs compute in a browser), with labels
 // that mask the prompt (Hugging Face's ignore index -100) so the loss covers only the response and
 // the end-of-sequence token. Works with any tokenizer that maps text to ids.
 //
@@ -52,9 +52,22 @@ export const TASK_INSTRUCTIONS: Record<TaskName, string> = {
   antonym: 'Antonym',
 };
 
-/** The prompt text, everything before the response: `instruction: input` (or the instruction alone) and a newline. */
+/**
+ * The prompt text, everything before the response: the instruction on its own line, then the input and a
+ * colon (`Define` newline `bank:`), as a line of the pretraining corpus starts (`bank: sloping land ...`);
+ * with no input, the instruction and a newline.
+ */
 export function formatPrompt(instruction: string, input: string): string {
-  return input.length > 0 ? `${instruction}: ${input}\n` : `${instruction}\n`;
+  return input.length > 0 ? `${instruction}\n${input}:` : `${instruction}\n`;
+}
+
+/**
+ * The response as the format writes it after the prompt: a space, then the text. A byte-level BPE joins
+ * the space to the first word as in running text, and the input word starts its line without one as in
+ * the corpus, so a word and its affixed forms (`excited`, ` unexcited`) share their tokens more often.
+ */
+export function formatResponse(response: string): string {
+  return response.length > 0 ? ` ${response}` : '';
 }
 
 /** The prompt of a task record. */
@@ -90,7 +103,7 @@ export function encodeInstruction(
     ...(tokenizer.bosId === undefined ? [] : [tokenizer.bosId]),
     ...checkIds(tokenizer.encode(prompt), 'encode(prompt)'),
   ];
-  const responseIds = [...checkIds(tokenizer.encode(response), 'encode(response)'), tokenizer.eosId];
+  const responseIds = [...checkIds(tokenizer.encode(formatResponse(response)), 'encode(response)'), tokenizer.eosId];
   if (promptIds.length >= maxLength) {
     throw new InputError(
       `The prompt has ${promptIds.length} tokens, leaving no room for the response within maxLength ${maxLength}; raise maxLength.`,
