@@ -9,10 +9,12 @@ describe('pretraining checkpoints', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("keeps a sitting's flags without the paths, in both spellings", () => {
-    expect(sittingFlags(['--out', '/a/b', '--copy-rows', '0.2', '--model-out=/c', '--total-steps', '14000'])).toBe(
-      '--copy-rows 0.2 --total-steps 14000',
+    expect(
+      sittingFlags(['--out', '/a/b', '--copy-rows', '0.2', '--model-out=/c', '--total-steps', '14000']),
+    ).toBe('--copy-rows 0.2 --total-steps 14000');
+    expect(sittingFlags(['--fresh', '--epochs', '8', '--corpus', 'x.txt', '--valid=y.txt'])).toBe(
+      '--fresh --epochs 8',
     );
-    expect(sittingFlags(['--fresh', '--epochs', '8', '--corpus', 'x.txt', '--valid=y.txt'])).toBe('--fresh --epochs 8');
   });
 
   it('round-trips weights, moments and the state with its sittings', () => {
@@ -26,7 +28,11 @@ describe('pretraining checkpoints', () => {
       ],
     } as unknown as PretrainState;
     const file = join(dir, 'checkpoint.safetensors');
-    const arrays = [new Float32Array([1, 2, 3]), new Float32Array([0.5, 0, 0]), new Float32Array([0, 0, 0.25])];
+    const arrays = [
+      new Float32Array([1, 2, 3]),
+      new Float32Array([0.5, 0, 0]),
+      new Float32Array([0, 0, 0.25]),
+    ];
     saveCheckpoint(file, { state, params: arrays[0], m: arrays[1], v: arrays[2] });
     const loaded = loadCheckpoint(file);
     expect(loaded.state).toEqual(state);

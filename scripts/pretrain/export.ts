@@ -198,7 +198,9 @@ function copyRowsText({ options, sittings }: PretrainState): string {
   if (sittings !== undefined && sittings.length > 1) {
     return ` In each sitting a seeded share of the rows, set by its \`--copy-rows\` (commands below), are synthetic copy rows instead ${what}`;
   }
-  return options.copyRows ? ` A seeded ${options.copyRows} of the rows are synthetic copy rows instead ${what}` : '';
+  return options.copyRows
+    ? ` A seeded ${options.copyRows} of the rows are synthetic copy rows instead ${what}`
+    : '';
 }
 
 /** The command that trained the checkpoint, or one per sitting where the run's flags changed between sittings. */

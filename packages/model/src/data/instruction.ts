@@ -103,7 +103,10 @@ export function encodeInstruction(
     ...(tokenizer.bosId === undefined ? [] : [tokenizer.bosId]),
     ...checkIds(tokenizer.encode(prompt), 'encode(prompt)'),
   ];
-  const responseIds = [...checkIds(tokenizer.encode(formatResponse(response)), 'encode(response)'), tokenizer.eosId];
+  const responseIds = [
+    ...checkIds(tokenizer.encode(formatResponse(response)), 'encode(response)'),
+    tokenizer.eosId,
+  ];
   if (promptIds.length >= maxLength) {
     throw new InputError(
       `The prompt has ${promptIds.length} tokens, leaving no room for the response within maxLength ${maxLength}; raise maxLength.`,
