@@ -108,8 +108,8 @@ describe('RoundLoop', () => {
       meta: { round: 1, numSamples: 6, metrics: { loss: -7 } },
       adapter: [13],
     });
-    // 'ab' + 'cd' + EOS: 5 tokens, within seqLen 8.
-    expect(trainer.batches[0]).toMatchObject({ batchSize: 2, seqLen: 5 });
+    // 'ab' + ' cd' (formatResponse) + EOS: 6 tokens, within seqLen 8.
+    expect(trainer.batches[0]).toMatchObject({ batchSize: 2, seqLen: 6 });
     expect(stats()).toMatchObject({ phase: 'left', roundsContributed: 1, bytesDown: 1, bytesUp: 1, step: 3 });
   });
 
