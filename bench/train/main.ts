@@ -13,15 +13,14 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { chromium, type Page } from '@playwright/test';
 import type { BenchShape } from '@prufed/model/testing';
 import { createWebGpuEngine, GpuRuntime } from '@prufed/webgpu';
 import { acquireNodeDevice } from '@prufed/webgpu/node';
 import { build } from 'vite';
 import { caseToFiles, flopsPerStep, makeBenchCase } from './case';
-import { crossCheck, flopFormula, type Measured, measure } from './measure';
-import { matmulPeakSizes, pickNames, pickShapes, stepPlan } from './options';
+import { benchSummary, crossCheck, type Measured, measure } from './measure';
+import { benchCommandLine } from './options';
 import type { BrowserRunner } from './page/main';
 import { type MatmulPeak, measureMatmulPeak, prepareEngine, runSteps } from './runners';
 
@@ -30,19 +29,7 @@ type RunnerName = (typeof allRunners)[number];
 const referenceRunner: RunnerName = 'prufed-cpu';
 const targets = { speedupOverTfjsWebgpu: 3, largeShapePeakShare: 0.5 };
 
-const { values: flags } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    shapes: { type: 'string' },
-    runners: { type: 'string', default: allRunners.join(',') },
-  },
-});
-
-const shapes = pickShapes(flags.shapes, flags.quick!);
-const runners = pickNames(flags.runners!, allRunners, 'runner');
-const plan = stepPlan(flags.quick!);
-const sizes = matmulPeakSizes(flags.quick!);
+const { json, shapes, runners, plan, sizes } = benchCommandLine(allRunners);
 /** Progress goes to stderr so that --json leaves stdout to the result. */
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -234,25 +221,19 @@ if (large?.peakShare != null) {
   );
 }
 
-const summary = {
-  machine: {
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
-    loadBefore,
-    loadAfter: os.loadavg(),
-  },
+const summary = benchSummary({
+  loadBefore,
+  started,
   plan,
-  seconds: (performance.now() - started) / 1000,
-  flopFormula,
   peaks: { browser: browserPeak, node: nodePeak.peak === undefined ? null : nodePeak },
-  shapes: shapes.map((s) => ({ ...s, flopsPerStep: flopsPerStep(s) })),
+  shapes,
   results: results.map(({ losses, gradNorms, ...rest }) => ({ ...rest, losses, gradNorms })),
   skipped,
-  crossCheck: problems.length === 0 ? 'ok' : problems,
+  problems,
   targets: targetLines,
-};
+});
 
-if (flags.json) {
+if (json) {
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 } else {
   const out: string[] = [];

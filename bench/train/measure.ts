@@ -2,9 +2,10 @@
 // runner's step times: median step, tokens/s, GFLOP/s by one formula and the share of the adapter's
 // matmul peak; and the cross-check of every runner's first losses and gradient norm against the
 // reference runner (PruFed's CPU engine).
+import os from 'node:os';
 import type { BenchShape } from '@prufed/model/testing';
 import { flopsPerStep } from './case';
-import type { MatmulPeak, RunnerReport } from './runners';
+import type { MatmulPeak, RunnerReport, StepPlan } from './runners';
 
 /** Cross-check tolerances against the reference: float32 sums in different orders. */
 export const crossCheckTolerance = { loss: 2e-3, gradNormRelative: 2e-2 };
@@ -76,4 +77,35 @@ export function crossCheck(results: Measured[], referenceRunner: string): string
     }
   }
   return problems;
+}
+
+/** The JSON both benchmarks print: machine and load, plan, peaks, shapes, results, cross-check, targets. */
+export function benchSummary<P, R, S>(run: {
+  loadBefore: number[];
+  started: number;
+  plan: StepPlan;
+  peaks: P;
+  shapes: BenchShape[];
+  results: R[];
+  skipped: S[];
+  problems: string[];
+  targets: string[];
+}) {
+  return {
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      loadBefore: run.loadBefore,
+      loadAfter: os.loadavg(),
+    },
+    plan: run.plan,
+    seconds: (performance.now() - run.started) / 1000,
+    flopFormula,
+    peaks: run.peaks,
+    shapes: run.shapes.map((s) => ({ ...s, flopsPerStep: flopsPerStep(s) })),
+    results: run.results,
+    skipped: run.skipped,
+    crossCheck: run.problems.length === 0 ? 'ok' : run.problems,
+    targets: run.targets,
+  };
 }

@@ -7,31 +7,18 @@
 // Run: npx tsx bench/train/node-gpu.ts [--quick] [--json] [--shapes default,large]
 //      [--runners prufed-webgpu-node,prufed-cpu]
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { createCpuEngine } from '@prufed/model';
 import { createWebGpuEngine, type GpuContext, GpuRuntime } from '@prufed/webgpu';
 import { acquireNodeDevice } from '@prufed/webgpu/node';
-import { flopsPerStep, makeBenchCase } from './case';
-import { crossCheck, flopFormula, type Measured, measure } from './measure';
-import { matmulPeakSizes, pickNames, pickShapes, stepPlan } from './options';
+import { makeBenchCase } from './case';
+import { benchSummary, crossCheck, type Measured, measure } from './measure';
+import { benchCommandLine } from './options';
 import { type MatmulPeak, measureMatmulPeak, prepareEngine, runSteps } from './runners';
 
 const allRunners = ['prufed-webgpu-node', 'prufed-cpu'] as const;
 type RunnerName = (typeof allRunners)[number];
 
-const { values: flags } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    shapes: { type: 'string' },
-    runners: { type: 'string', default: allRunners.join(',') },
-  },
-});
-
-const shapes = pickShapes(flags.shapes, flags.quick!);
-const runners = pickNames(flags.runners!, allRunners, 'runner');
-const plan = stepPlan(flags.quick!);
-const sizes = matmulPeakSizes(flags.quick!);
+const { json, shapes, runners, plan, sizes } = benchCommandLine(allRunners);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const adapterLabel = (ctx: GpuContext) => {
@@ -90,30 +77,24 @@ for (const shape of shapes) {
 
 const problems = crossCheck(results, 'prufed-cpu');
 const large = results.find((r) => r.shape === 'large' && r.runner === 'prufed-webgpu-node');
-const summary = {
-  machine: {
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
-    loadBefore,
-    loadAfter: os.loadavg(),
-  },
+const summary = benchSummary({
+  loadBefore,
+  started,
   plan,
-  seconds: (performance.now() - started) / 1000,
-  flopFormula,
   peaks: { browser: null, node: nodePeak.peak === undefined ? null : nodePeak },
-  shapes: shapes.map((s) => ({ ...s, flopsPerStep: flopsPerStep(s) })),
+  shapes,
   results,
   skipped,
-  crossCheck: problems.length === 0 ? 'ok' : problems,
+  problems,
   targets:
     large?.peakShare == null
       ? []
       : [
           `large: PruFed WebGPU (Node) at ${(100 * large.peakShare).toFixed(0)}% of the adapter's matmul peak`,
         ],
-};
+});
 
-if (flags.json) {
+if (json) {
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 } else {
   const out = [`machine: ${summary.machine.cpu}, ${summary.machine.cores} cores`];

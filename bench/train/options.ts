@@ -1,6 +1,7 @@
-// The command-line choices both training benchmarks share: comma-separated lists checked against the
-// known names, the shapes (--quick: the default shape alone unless --shapes says otherwise), the
-// step plan and the matmul-peak sizes.
+// The command line both training benchmarks share (--quick, --json, --shapes, --runners): comma-separated
+// lists checked against the known names, the shapes (--quick: the default shape alone unless --shapes
+// says otherwise), the step plan and the matmul-peak sizes.
+import { parseArgs } from 'node:util';
 import { type BenchShape, benchModelShape, benchModelShapes } from '@prufed/model/testing';
 import { peakSizes, type StepPlan } from './runners';
 
@@ -28,3 +29,23 @@ export function stepPlan(quick: boolean): StepPlan {
 }
 
 export const matmulPeakSizes = (quick: boolean): number[] => (quick ? peakSizes.slice(0, 2) : peakSizes);
+
+/** Parses the shared flags; `allRunners` are the runners this benchmark knows (all by default). */
+export function benchCommandLine<T extends string>(allRunners: readonly T[]) {
+  const { values: flags } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      shapes: { type: 'string' },
+      runners: { type: 'string', default: allRunners.join(',') },
+    },
+  });
+  const quick = flags.quick === true;
+  return {
+    json: flags.json === true,
+    shapes: pickShapes(flags.shapes, quick),
+    runners: pickNames(flags.runners ?? allRunners.join(','), allRunners, 'runner'),
+    plan: stepPlan(quick),
+    sizes: matmulPeakSizes(quick),
+  };
+}
