@@ -2,6 +2,7 @@
 // format, answered by the current global model of a tier (merged ONNX from the server) with
 // onnxruntime-web in this browser, the answer streamed token by token, and which execution provider
 // (webgpu or wasm) ran it. ONNX Runtime is loaded only when Generate is first pressed.
+import { TASK_INSTRUCTIONS } from '@prufed/model';
 import { type FormEvent, useState } from 'react';
 import type { fetchTokenizer } from '../volunteer';
 
@@ -73,7 +74,7 @@ export function TryModel({ tier, modelUrl, requestInit, tokenizer, maxLength }: 
       </p>
       <form onSubmit={submit} className="stats">
         <label>
-          Instruction <input name="instruction" defaultValue="Define the word." size={40} />
+          Instruction <input name="instruction" defaultValue={TASK_INSTRUCTIONS.define} size={40} />
         </label>
         <label>
           Input <input name="input" defaultValue="dog" size={16} />
