@@ -44,10 +44,9 @@ const { values } = parseArgs({
 
 const quick = values.quick!;
 /**
- * The default configuration (about an hour of CPU on one core of the 2-core EPYC, from measured
- * costs: a local step of batch 8 ~1.4 CPU-s at depth 12, a hetero round ~50 CPU-s, homo rounds
- * 23-48 CPU-s, 0.3-0.6 CPU-s per greedy-decoded test record), or --quick's: a pipeline check in about
- * a minute of CPU, not findings. The learning rate is the pruning study's (5e-3).
+ * The default configuration (12 CPU-minutes for both seeds on the 2-core EPYC with the CPU engine's
+ * WebAssembly SIMD kernels, 2026-11-26; it was about an hour with the JavaScript loops), or --quick's:
+ * a pipeline check in about a minute of CPU, not findings. The learning rate is the pruning study's (5e-3).
  */
 const defaults = quick
   ? {

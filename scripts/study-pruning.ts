@@ -17,7 +17,6 @@ import { hardware } from '../packages/cli/src/study/machine';
 import {
   type AdapterScope,
   type CostModel,
-  estimateSeconds,
   type PruningStudyConfig,
   runPruningStudy,
 } from '../packages/cli/src/study/pruning';
@@ -89,12 +88,13 @@ const one = (name: string, text: string, integer = true) => {
 };
 
 /**
- * CPU seconds of the CPU engine on the shipped 12-layer model (they scale with depth), measured with
- * `--strategies top --keep 9 --seeds 0 --steps 10 --limit 20` on the reference machine (AMD EPYC,
- * 2 cores): 0.16 s per training example in the 5-task mixture, 0.05 s per greedy-decoded token.
- * Only the estimate printed before the run uses them.
+ * CPU seconds of the CPU engine (WebAssembly SIMD kernels) on the shipped 12-layer model (they scale
+ * with depth), measured with `--strategies top --keep 9 --seeds 0 --steps 10 --limit 20` on the
+ * reference machine (AMD EPYC, 2 cores, otherwise idle; 2026-11-26): 3.4 s for 80 training examples in
+ * the 5-task mixture, 1.9 s to score one task's 20 records. They give the estimate printed before the
+ * run and weigh the cells for the progress bar's ETA.
  */
-const cpuCost: CostModel = { trainExample: 0.16, lossRecord: 0.01, decodeToken: 0.05 };
+const cpuCost: CostModel = { trainExample: 0.043, lossRecord: 0.005, decodeToken: 0.0095 };
 
 function studyConfig(): PruningStudyConfig {
   const data = values.data!;
@@ -132,31 +132,41 @@ async function main(): Promise<void> {
   const workDir = resolve(option('work'));
   const machine = hardware();
   const started = performance.now();
+  // cli-progress's own ETA counts cells as equal and is fed every training step: our ETA scales this
+  // run's elapsed time by the estimated work still to do over the estimated work done so far.
   const bar = new SingleBar({
-    format: 'pruning study {bar} {value}/{total} cells | ETA {eta_formatted} | {activity}',
-    etaBuffer: 8,
+    format: 'pruning study {bar} {value}/{total} cells | ETA {remaining} | {activity}',
     hideCursor: true,
     // a run logged to a file still shows where it is, a line every 30 s
     noTTYOutput: true,
     notTTYSchedule: 30_000,
   });
   let running = false;
+  let workAtStart: number | undefined; // resumed cells' work, from the first progress report
+  const runStarted = performance.now();
+  const eta = (workDone: number, workTotal: number) => {
+    workAtStart ??= workDone;
+    const ran = workDone - workAtStart;
+    if (ran <= 0) return 'after the first cell';
+    return duration((((performance.now() - runStarted) / 1000) * (workTotal - workDone)) / ran);
+  };
   const result = await runPruningStudy(config, {
     journal: `${workDir}/journal.jsonl`,
     fresh: values.fresh,
-    onPlan: ({ numLayers, variants, done, total }) => {
-      const seconds = (estimateSeconds(config, numLayers, variants, cpuCost) * (total - done)) / total;
+    cost: cpuCost,
+    onPlan: ({ variants, done, total, workDone, workTotal }) => {
+      const seconds = workTotal - workDone; // cpuCost-weighted cells, resumed ones left out
       console.error(
         `pruning study: ${variants.length} distinct variants (the unpruned one included) for ` +
           `${config.strategies.length} strategies x ${config.keep.length} depths; ${total} cells, ${done} already in ` +
           `${workDir}/journal.jsonl. Estimate for the rest: at most ${duration(seconds)} on one free core of the reference machine ` +
           '(CPU engine, every answer decoded to its max new tokens; fine-tuned models stop earlier).',
       );
-      bar.start(total, done, { activity: 'starting' });
+      bar.start(total, done, { activity: 'starting', remaining: 'after the first cell' });
       running = true;
     },
-    onProgress: ({ done, activity }) => {
-      if (running) bar.update(done, { activity });
+    onProgress: ({ done, workDone, workTotal, activity }) => {
+      if (running) bar.update(done, { activity, remaining: eta(workDone, workTotal) });
     },
   });
   bar.stop();

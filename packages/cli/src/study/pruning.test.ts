@@ -6,12 +6,15 @@ import { makeTempTinyModel, readModelDir, writeModelDir } from '@prufed/model/no
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   aggregate,
+  cellSeconds,
+  estimateSeconds,
   meanAndSpread,
   type PruningStudyConfig,
   type PruningStudyResult,
   ranksDescending,
   runPruningStudy,
   type StudyCell,
+  type StudyProgress,
 } from './pruning';
 
 /** A CPU engine that counts the variants it loads and the training steps it runs. */
@@ -134,6 +137,46 @@ describe('pruning study', () => {
     expect(first.trainStep).toBe(2);
     expect(second.trainStep).toBe((finished.variants.length - 1) * 2);
     expect(finished.computed).toBe(3 * finished.variants.length - 5);
+  });
+
+  it('weighs progress by the cost model: resumed work counts from the first report, all adds up to the estimate', async () => {
+    const cost = { trainExample: 0.5, lossRecord: 0.1, decodeToken: 0.2 };
+    const journal = path.join(work, 'weighted.jsonl');
+    await expect(
+      runPruningStudy(config({ seeds: [0] }), {
+        journal,
+        cost,
+        onProgress: ({ done }) => {
+          if (done === 2) throw new Error('interrupted');
+        },
+      }),
+    ).rejects.toThrow('interrupted');
+    const reports: StudyProgress[] = [];
+    let planned = { workDone: Number.NaN, workTotal: Number.NaN };
+    const finished = await runPruningStudy(config({ seeds: [0] }), {
+      journal,
+      cost,
+      onPlan: (plan) => {
+        planned = plan;
+      },
+      onProgress: (p) => reports.push(p),
+    });
+    const numLayers = 4;
+    const full = finished.variants[0];
+    const cell = cellSeconds(config({ seeds: [0] }), numLayers, cost);
+    // the interrupted run finished the full model's two before-cells (one per task)
+    const resumed = config().tasks.reduce((sum, task) => sum + cell.before(full, task), 0);
+    expect(reports[0].workDone).toBeCloseTo(resumed, 9);
+    expect([planned.workDone, planned.workTotal]).toEqual([reports[0].workDone, reports[0].workTotal]);
+    const last = reports[reports.length - 1];
+    expect(last.done).toBe(last.total);
+    expect(last.workDone).toBeCloseTo(last.workTotal, 9);
+    expect(last.workTotal).toBeCloseTo(
+      estimateSeconds(config({ seeds: [0] }), numLayers, finished.variants, cost),
+      9,
+    );
+    // a trained cell weighs more than a scored one
+    expect(cell.after(full, config().tasks)).toBeGreaterThan(cell.before(full, config().tasks[0]));
   });
 
   it('keeps finished cells when a study is split by strategy and extended with a seed', async () => {

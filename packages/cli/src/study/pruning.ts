@@ -132,6 +132,12 @@ export interface StudyProgress {
   /** Cells finished (resumed ones included) and all cells. */
   done: number;
   total: number;
+  /**
+   * The same weighted by each cell's estimated seconds (cellSeconds with the run's cost model; one per
+   * cell without one): cells differ a hundredfold, so an ETA should count these.
+   */
+  workDone: number;
+  workTotal: number;
   /** What runs now, e.g. "after 0-8 seed 1: step 12/60". */
   activity: string;
 }
@@ -144,9 +150,19 @@ export interface PruningStudyRun {
   /** Called before and after every cell and during training; for progress bars. */
   onProgress?: (progress: StudyProgress) => void;
   /** Called once the variants are known, before any engine work: for a time estimate. */
-  onPlan?: (plan: { numLayers: number; variants: number[][]; done: number; total: number }) => void;
+  onPlan?: (plan: {
+    numLayers: number;
+    variants: number[][];
+    done: number;
+    total: number;
+    /** As in StudyProgress: estimated seconds of the resumed cells and of all cells. */
+    workDone: number;
+    workTotal: number;
+  }) => void;
   /** The engine to run on; default createEngine(config.engine). Tests count its work. */
   createEngine?: () => Promise<TrainingEngine>;
+  /** Weighs the cells for StudyProgress's work figures. */
+  cost?: CostModel;
 }
 
 /** Mean and sample standard deviation. */
@@ -289,8 +305,24 @@ export async function runPruningStudy(
     (sum, layers) => sum + variantKeys(layers).filter((k) => journal.has(k)).length,
     0,
   );
-  const progress = (activity: string) => run.onProgress?.({ done, total, activity });
-  run.onPlan?.({ numLayers, variants, done, total });
+  // every cell's weight for the progress figures, keyed like the journal
+  const cellCost = run.cost === undefined ? undefined : cellSeconds(config, numLayers, run.cost);
+  const work = new Map<string, number>();
+  for (const layers of variants) {
+    for (const task of config.tasks) work.set(beforeKey(layers, task), cellCost?.before(layers, task) ?? 1);
+    for (const seed of config.seeds) {
+      for (const group of groups)
+        work.set(afterKey(layers, seed, group), cellCost?.after(layers, group) ?? 1);
+    }
+  }
+  const workTotal = [...work.values()].reduce((a, b) => a + b, 0);
+  let workDone = [...work].reduce((sum, [key, w]) => sum + (journal.has(key) ? w : 0), 0);
+  const finished = (key: string) => {
+    done++;
+    workDone += work.get(key)!;
+  };
+  const progress = (activity: string) => run.onProgress?.({ done, total, workDone, workTotal, activity });
+  run.onPlan?.({ numLayers, variants, done, total, workDone, workTotal });
 
   // Tokenised once per training group, on first use (a resumed study may need none).
   const encoded = new Map<string, InstructionExample[]>();
@@ -345,7 +377,7 @@ export async function runPruningStudy(
             scores,
             seconds: (performance.now() - cellStarted) / 1000,
           });
-          done++;
+          finished(key);
           progress(`before ${label}: ${task} done`);
         }
         cells.push(cell);
@@ -380,7 +412,7 @@ export async function runPruningStudy(
               trainSeconds,
               seconds: (performance.now() - cellStarted) / 1000,
             });
-            done++;
+            finished(key);
             progress(`${activity} done`);
           }
           cells.push(cell);
@@ -483,10 +515,25 @@ export function estimateSeconds(
   variants: number[][],
   cost: CostModel,
 ): number {
+  const cell = cellSeconds(config, numLayers, cost);
+  const groups = trainingGroups(config);
+  return variants.reduce(
+    (sum, layers) =>
+      sum +
+      config.tasks.reduce((s, task) => s + cell.before(layers, task), 0) +
+      config.seeds.length * groups.reduce((s, group) => s + cell.after(layers, group), 0),
+    0,
+  );
+}
+
+/** Estimated seconds of one cell: scoring a task before fine-tuning, or training a group and scoring it. */
+export function cellSeconds(config: PruningStudyConfig, numLayers: number, cost: CostModel) {
   const evalSeconds = (task: TaskName) =>
     config.limit * (cost.lossRecord + maxNewTokens[task] * cost.decodeToken);
-  const perFullVariant =
-    config.tasks.reduce((sum, task) => sum + evalSeconds(task), 0) * (1 + config.seeds.length) +
-    trainingGroups(config).length * config.seeds.length * config.steps * config.batchSize * cost.trainExample;
-  return variants.reduce((sum, layers) => sum + (perFullVariant * layers.length) / numLayers, 0);
+  const trainSeconds = config.steps * config.batchSize * cost.trainExample;
+  return {
+    before: (layers: number[], task: TaskName) => (evalSeconds(task) * layers.length) / numLayers,
+    after: (layers: number[], group: TaskName[]) =>
+      ((group.reduce((sum, task) => sum + evalSeconds(task), 0) + trainSeconds) * layers.length) / numLayers,
+  };
 }
