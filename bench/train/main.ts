@@ -14,15 +14,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Page } from '@playwright/test';
-import type { BenchShape } from '@prufed/model/testing';
-import { createWebGpuEngine, GpuRuntime } from '@prufed/webgpu';
-import { acquireNodeDevice } from '@prufed/webgpu/node';
 import { build } from 'vite';
 import { caseToFiles, flopsPerStep, makeBenchCase } from './case';
 import { benchSummary, crossCheck, type Measured, measure } from './measure';
+import { type NodePeak, runWebGpuNode } from './node-runner';
 import { benchCommandLine } from './options';
 import type { BrowserRunner } from './page/main';
-import { type MatmulPeak, measureMatmulPeak, prepareEngine, runSteps } from './runners';
+import type { MatmulPeak } from './runners';
 
 const allRunners = ['prufed-webgpu', 'tfjs-webgpu', 'tfjs-wasm', 'prufed-cpu', 'prufed-webgpu-node'] as const;
 type RunnerName = (typeof allRunners)[number];
@@ -98,31 +96,6 @@ interface Skipped {
   skipped: string;
 }
 
-async function runNode(
-  shape: BenchShape,
-  peakCache: { peak?: MatmulPeak; adapter?: string },
-): Promise<Measured> {
-  const ctx = await acquireNodeDevice({ label: 'bench-node' });
-  if ('unavailable' in ctx) throw new Error(ctx.unavailable);
-  try {
-    if (peakCache.peak === undefined) {
-      const rt = new GpuRuntime(ctx);
-      peakCache.peak = await measureMatmulPeak(rt, sizes);
-      peakCache.adapter = ctx.adapter.description;
-      rt.dispose();
-    }
-    const c = makeBenchCase(shape);
-    const report = await runSteps(
-      'prufed-webgpu-node',
-      async () => prepareEngine(await createWebGpuEngine(ctx), c, `Dawn: ${ctx.adapter.description}`),
-      plan,
-    );
-    return measure(shape, report, peakCache.peak);
-  } finally {
-    ctx.device.destroy();
-  }
-}
-
 const loadBefore = os.loadavg();
 const started = performance.now();
 log(`building the bench page into ${outDir}`);
@@ -163,7 +136,7 @@ async function inPage<T>(fn: (page: Page) => Promise<T>): Promise<T> {
 const results: Measured[] = [];
 const skipped: Skipped[] = [];
 let browserPeak: { adapter: string; peak: MatmulPeak } | null = null;
-const nodePeak: { peak?: MatmulPeak; adapter?: string } = {};
+const nodePeak: NodePeak = {};
 try {
   if (runners.some((r) => r !== 'prufed-cpu' && r !== 'prufed-webgpu-node' && r !== 'tfjs-wasm')) {
     log(`measuring the browser adapter's matmul peak (sizes ${sizes.join(', ')})`);
@@ -175,7 +148,7 @@ try {
       log(`${shape.name}: ${runner}`);
       try {
         if (runner === 'prufed-webgpu-node') {
-          results.push(await runNode(shape, nodePeak));
+          results.push(await runWebGpuNode(shape, plan, sizes, nodePeak, log));
           continue;
         }
         const report = await inPage((page) =>

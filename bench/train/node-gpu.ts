@@ -8,12 +8,11 @@
 //      [--runners prufed-webgpu-node,prufed-cpu]
 import os from 'node:os';
 import { createCpuEngine } from '@prufed/model';
-import { createWebGpuEngine, type GpuContext, GpuRuntime } from '@prufed/webgpu';
-import { acquireNodeDevice } from '@prufed/webgpu/node';
 import { makeBenchCase } from './case';
 import { benchSummary, crossCheck, type Measured, measure } from './measure';
+import { type NodePeak, runWebGpuNode } from './node-runner';
 import { benchCommandLine } from './options';
-import { type MatmulPeak, measureMatmulPeak, prepareEngine, runSteps } from './runners';
+import { prepareEngine, runSteps } from './runners';
 
 const allRunners = ['prufed-webgpu-node', 'prufed-cpu'] as const;
 type RunnerName = (typeof allRunners)[number];
@@ -21,16 +20,11 @@ type RunnerName = (typeof allRunners)[number];
 const { json, shapes, runners, plan, sizes } = benchCommandLine(allRunners);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-const adapterLabel = (ctx: GpuContext) => {
-  const { description, vendor, architecture, device, isFallbackAdapter } = ctx.adapter;
-  return `${description || vendor} (${vendor}/${architecture}/${device}${isFallbackAdapter ? ', fallback' : ''})`;
-};
-
 const loadBefore = os.loadavg();
 const started = performance.now();
 const results: Measured[] = [];
 const skipped: { shape: string; runner: RunnerName; skipped: string }[] = [];
-const nodePeak: { peak?: MatmulPeak; adapter?: string; adapterInfo?: GpuContext['adapter'] } = {};
+const nodePeak: NodePeak = {};
 for (const shape of shapes) {
   const c = makeBenchCase(shape);
   for (const runner of runners) {
@@ -45,28 +39,7 @@ for (const shape of shapes) {
         results.push(measure(shape, report, null));
         continue;
       }
-      const ctx = await acquireNodeDevice({ label: 'bench-node' });
-      if ('unavailable' in ctx) throw new Error(ctx.unavailable);
-      try {
-        if (nodePeak.peak === undefined) {
-          log(
-            `  adapter ${JSON.stringify(ctx.adapter)}; measuring its matmul peak (sizes ${sizes.join(', ')})`,
-          );
-          const rt = new GpuRuntime(ctx);
-          nodePeak.peak = await measureMatmulPeak(rt, sizes);
-          nodePeak.adapter = ctx.adapter.description;
-          nodePeak.adapterInfo = ctx.adapter;
-          rt.dispose();
-          log(
-            `  peak ${nodePeak.peak.gflops.toFixed(1)} GFLOP/s (${nodePeak.peak.variant} ${nodePeak.peak.size}^3)`,
-          );
-        }
-        const prepare = async () =>
-          prepareEngine(await createWebGpuEngine(ctx), c, `Dawn: ${adapterLabel(ctx)}`);
-        results.push(measure(shape, await runSteps(runner, prepare, plan), nodePeak.peak));
-      } finally {
-        ctx.device.destroy();
-      }
+      results.push(await runWebGpuNode(shape, plan, sizes, nodePeak, log));
     } catch (error) {
       const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
       skipped.push({ shape: shape.name, runner, skipped: reason });
