@@ -1,20 +1,22 @@
 // Pretrains PruFed's own base model (prufed-tiny: a 12-layer LLaMA with grouped-query attention) on
-// the WordNet gloss corpus with the project's CPU engine, data-parallel over worker threads, then
-// exports it as a Hugging Face checkpoint with a model card. Resumes from the last checkpoint by
-// default. Usage:
-//   npx tsx scripts/pretrain.ts [--fresh] [--max-steps N] [--total-steps N] [--workers 2] [--out .prufed/pretrain]
+// the WordNet gloss corpus with the project's own engines (all parameters): the WebGPU engine in Node
+// where Dawn finds an adapter (a GPU, or a software one such as SwiftShader), else the CPU engine,
+// data-parallel over worker threads; then exports a Hugging Face checkpoint with a model card.
+// Resumes from the last checkpoint by default. Usage:
+//   npx tsx scripts/pretrain.ts [--fresh] [--max-steps N] [--total-steps N] [--engine auto|cpu|webgpu]
+//                               [--workers 2] [--out .prufed/pretrain]
 //   npx tsx scripts/pretrain.ts --export      (write public/models/prufed-tiny from the checkpoint)
 // --repeat-lines F packs a seeded share F of the lines twice in a row (copying from the context then
 // pays off); it is kept in the checkpoint, and changing it on resume changes the epoch length.
 // --copy-rows F replaces a share F of each batch's rows by synthetic copy rows (copyRow), which
 // teach in-context copying (induction heads); the corpus rows they replace are skipped, not delayed.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   type AdamWConfig,
   adamwUpdate,
+  type Batch,
   clipCoefficient,
   distinctRun,
   type LlamaConfig,
@@ -39,7 +41,7 @@ import {
   sittingFlags,
 } from './pretrain/checkpoint';
 import { exportModel } from './pretrain/export';
-import { GradPool } from './pretrain/pool';
+import { createGradientSource, PRETRAIN_ENGINES, type PretrainEngine } from './pretrain/gradients';
 
 const root = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -54,6 +56,7 @@ const { values } = parseArgs({
     'max-steps': { type: 'string' },
     'total-steps': { type: 'string' },
     workers: { type: 'string', default: '2' },
+    engine: { type: 'string', default: 'auto' },
     'checkpoint-every': { type: 'string', default: '25' },
     'eval-every': { type: 'string', default: '100' },
     layers: { type: 'string', default: '12' },
@@ -184,7 +187,7 @@ function freshCheckpoint(tokenizer: PrufedTokenizer, rowsPerEpoch: number): Chec
     rowsPerEpoch,
     tokensSeen: 0,
     wallSeconds: 0,
-    hardware: `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${numWorkers} worker threads`,
+    hardware: '', // the first sitting's, set when its engine starts
   };
   return { state, params, m: new Float32Array(params.length), v: new Float32Array(params.length) };
 }
@@ -317,7 +320,7 @@ async function main(): Promise<void> {
     `${state.step === 0 ? 'starting' : `resuming at step ${state.step} from ${checkpointFile}`}: ` +
       `${config.numHiddenLayers} layers, C ${config.hiddenSize}, NH ${config.numAttentionHeads}, NKV ${config.numKeyValueHeads}, ` +
       `F ${config.intermediateSize}, V ${config.vocabSize}, ${checkpoint.params.length} parameters; ` +
-      `${rowsPerEpoch} rows of ${T} tokens per epoch${repeatLines > 0 ? ` (${repeatLines} of the lines twice)` : ''}${copyRows > 0 ? `, ${copyRows} of the rows synthetic copy rows` : ''}, B ${B}, ${state.totalSteps} steps; ${numWorkers} worker threads ` +
+      `${rowsPerEpoch} rows of ${T} tokens per epoch${repeatLines > 0 ? ` (${repeatLines} of the lines twice)` : ''}${copyRows > 0 ? `, ${copyRows} of the rows synthetic copy rows` : ''}, B ${B}, ${state.totalSteps} steps ` +
       `(tokenised in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
   );
   const maxSteps =
@@ -325,7 +328,52 @@ async function main(): Promise<void> {
       ? state.totalSteps
       : Math.min(state.totalSteps, numberOption('max-steps'));
 
-  const pool = await GradPool.create(config, checkpoint.params, numWorkers);
+  const engineName = values.engine as PretrainEngine;
+  if (!PRETRAIN_ENGINES.includes(engineName)) {
+    console.error(`--engine must be one of ${PRETRAIN_ENGINES.join(', ')}, got ${values.engine}`);
+    process.exit(1);
+  }
+  let stream = epochStream(lines, options.seed, state.epoch, T, bosId, eosId);
+  let streamEpoch = state.epoch;
+  /** The batch of a step: rows step * B onwards, those past an epoch's end from the next epoch's stream. */
+  const batchAt = (step: number): Batch => {
+    const inputIds = new Int32Array(B * T);
+    const labels = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      const global = step * B + b;
+      const [epoch, row] = [Math.floor(global / rowsPerEpoch), global % rowsPerEpoch];
+      if (epoch !== streamEpoch) {
+        stream = epochStream(lines, options.seed, epoch, T, bosId, eosId);
+        streamEpoch = epoch;
+      }
+      // the seeded draw of (step, row) decides whether this row is a synthetic copy row
+      const draw = new Rng(options.seed).fork(`copy-${step}-${b}`);
+      const one =
+        draw.uniform() < copyRows
+          ? copyRow(draw, T, copyTokens.low, copyTokens.high, bosId)
+          : packedBatch(stream, [row], T, bosId);
+      inputIds.set(one.inputIds, b * T);
+      labels.set(one.labels, b * T);
+    }
+    return { batchSize: B, seqLen: T, inputIds, labels };
+  };
+
+  const chosen = await createGradientSource(
+    engineName,
+    config,
+    checkpoint.params,
+    numWorkers,
+    batchAt(state.step),
+  );
+  if (chosen.trial !== undefined) {
+    console.log(
+      `one gradient step: WebGPU ${chosen.trial.webgpu.toFixed(2)} s, CPU engine ${chosen.trial.cpu.toFixed(2)} s`,
+    );
+  }
+  if (chosen.fallback !== undefined) console.log(`not using WebGPU (${chosen.fallback})`);
+  console.log(`engine: ${chosen.hardware}`);
+  const pool = chosen.source;
+  state.hardware ||= chosen.hardware;
   const params = pool.params;
   const layout = flatLayout(config);
   const validStream = packLines(validLines, bosId, eosId, T);
@@ -341,10 +389,13 @@ async function main(): Promise<void> {
     return sum / tokens;
   };
 
-  let stream = epochStream(lines, options.seed, state.epoch, T, bosId, eosId);
-  let streamEpoch = state.epoch;
   state.sittings ??= [];
-  const sitting = { fromStep: state.step, toStep: state.step, flags: sittingFlags(process.argv.slice(2)) };
+  const sitting = {
+    fromStep: state.step,
+    toStep: state.step,
+    flags: sittingFlags(process.argv.slice(2)),
+    hardware: chosen.hardware,
+  };
   state.sittings.push(sitting);
   const save = () => {
     sitting.toStep = state.step;
@@ -365,30 +416,7 @@ async function main(): Promise<void> {
   let tokensPerSecond = 0; // moving average
   while (state.step < maxSteps && !stopping) {
     const stepStart = performance.now();
-    const batchRows: { epoch: number; row: number }[] = [];
-    for (let b = 0; b < B; b++) {
-      const global = state.step * B + b;
-      batchRows.push({ epoch: Math.floor(global / rowsPerEpoch), row: global % rowsPerEpoch });
-    }
-    // rows past an epoch's end come from the next epoch's stream
-    const inputIds = new Int32Array(B * T);
-    const labels = new Int32Array(B * T);
-    for (let b = 0; b < B; b++) {
-      const { epoch, row } = batchRows[b];
-      if (epoch !== streamEpoch) {
-        stream = epochStream(lines, options.seed, epoch, T, bosId, eosId);
-        streamEpoch = epoch;
-      }
-      // the seeded draw of (step, row) decides whether this row is a synthetic copy row
-      const draw = new Rng(options.seed).fork(`copy-${state.step}-${b}`);
-      const one =
-        draw.uniform() < copyRows
-          ? copyRow(draw, T, copyTokens.low, copyTokens.high, bosId)
-          : packedBatch(stream, [row], T, bosId);
-      inputIds.set(one.inputIds, b * T);
-      labels.set(one.labels, b * T);
-    }
-    const { loss, tokens } = await pool.gradients({ batchSize: B, seqLen: T, inputIds, labels });
+    const { loss, tokens } = await pool.gradients(batchAt(state.step));
     const gradNorm = Math.sqrt(sumOfSquares(pool.grads));
     const lr = learningRate(options, state.step, state.totalSteps);
     const adamw: AdamWConfig = {

@@ -3,7 +3,7 @@
 // kept in `nodePeak`, and the adapter named in full in the report (a log then shows whether a real GPU
 // or a software adapter ran the kernels). Node-only: the browser page never imports it.
 import type { BenchShape } from '@prufed/model/testing';
-import { type AdapterDescription, createWebGpuEngine, GpuRuntime } from '@prufed/webgpu';
+import { type AdapterDescription, adapterLabel, createWebGpuEngine, GpuRuntime } from '@prufed/webgpu';
 import { acquireNodeDevice } from '@prufed/webgpu/node';
 import { makeBenchCase } from './case';
 import { type Measured, measure } from './measure';
@@ -13,10 +13,6 @@ export interface NodePeak {
   peak?: MatmulPeak;
   adapter?: string;
   adapterInfo?: AdapterDescription;
-}
-
-function adapterLabel({ description, vendor, architecture, device, isFallbackAdapter }: AdapterDescription) {
-  return `${description || vendor} (${vendor}/${architecture}/${device}${isFallbackAdapter ? ', fallback' : ''})`;
 }
 
 export async function runWebGpuNode(

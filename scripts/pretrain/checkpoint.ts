@@ -36,11 +36,13 @@ export interface PretrainOptions {
   copyRows?: number;
 }
 
-/** One sitting of a run: the steps it trained and its command-line flags (paths left out). */
+/** One sitting of a run: the steps it trained, its command-line flags (paths left out) and hardware. */
 export interface PretrainSitting {
   fromStep: number;
   toStep: number;
   flags: string;
+  /** The engine and what it ran on (absent in sittings recorded before engines were chosen). */
+  hardware?: string;
 }
 
 /** A sitting's flags as typed, without the file and folder paths (they differ between machines). */

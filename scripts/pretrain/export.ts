@@ -149,13 +149,13 @@ each epoch.${options.repeatLines ? ` A seeded ${options.repeatLines} of the line
 
 ## Training
 ${commandsText(state)}
-All parameters trained with the project's CPU engine (\`createCpuEngine\`, \`trainBase: true\`), data-parallel over
-worker threads. Pretraining does not use the WebGPU engine yet: on this machine's software adapter the CPU engine is faster (see the README's benchmarks).
+All parameters trained (\`trainBase: true\`) with the project's own engines (\`--engine auto\`): the WebGPU engine in Node
+where Dawn finds an adapter (a GPU, or a software one), else the CPU engine, data-parallel over worker threads.
 ${state.step} steps of ${options.batch} x ${T} tokens (${state.tokensSeen.toLocaleString('en')} tokens, ${(state.epoch + state.row / state.rowsPerEpoch).toFixed(2)} epoch), AdamW
 (beta 0.9/0.95, weight decay ${options.weightDecay} on matrices), gradient clipping 1.0, peak learning rate ${options.lr}
 with ${options.warmupSteps} warm-up steps and cosine decay to ${Number((options.minLrRatio * options.lr).toPrecision(3))}, seed ${options.seed}.
 
-Hardware: ${state.hardware}. Wall time: ${(state.wallSeconds / 60).toFixed(1)} minutes.
+Hardware: ${hardwareText(state)}. Wall time: ${(state.wallSeconds / 60).toFixed(1)} minutes.
 
 Resuming with \`--total-steps N\` rescales the cosine decay to the new length, so where a run was lengthened or
 shortened the rate jumps: the rate column is the one each step used (\`.prufed/pretrain/log.jsonl\` has every step).
@@ -212,14 +212,21 @@ function commandsText(state: PretrainState): string {
     return `Command: \`npm run tokenizer && npm run pretrain${pretrainArgs(state.options)}\` ${tail}.`;
   }
   const rows = sittings.map(
-    (s) => `| ${s.fromStep}-${s.toStep} | \`npm run pretrain${s.flags ? ` -- ${s.flags}` : ''}\` |`,
+    (s) =>
+      `| ${s.fromStep}-${s.toStep} | \`npm run pretrain${s.flags ? ` -- ${s.flags}` : ''}\` | ${s.hardware ?? state.hardware} |`,
   );
   return `Commands, after \`npm run tokenizer\`, one per sitting in this order ${tail}:
 
-| steps | command |
-|---|---|
+| steps | command | engine and hardware |
+|---|---|---|
 ${rows.join('\n')}
 `;
+}
+
+/** Every engine and hardware the sittings ran on (sittings recorded before engines were chosen ran the first's). */
+function hardwareText(state: PretrainState): string {
+  const used = new Set((state.sittings ?? []).map((s) => s.hardware ?? state.hardware));
+  return used.size === 0 ? state.hardware : [...used].join('; ');
 }
 
 /** The options of a run that differ from scripts/pretrain.ts's defaults, as command-line flags. */

@@ -55,6 +55,20 @@ function describeAdapter(adapter: GPUAdapter): AdapterDescription {
   };
 }
 
+/**
+ * The adapter in words for logs and reports, e.g. "NVIDIA: 580.159.04 580.159.4.0 (nvidia//nvidia-h200)"
+ * or "SwiftShader driver 5.0.0 (google/swiftshader/swiftshader-device-subzero-, fallback)".
+ */
+export function adapterLabel({
+  description,
+  vendor,
+  architecture,
+  device,
+  isFallbackAdapter,
+}: AdapterDescription) {
+  return `${description || vendor} (${vendor}/${architecture}/${device}${isFallbackAdapter ? ', fallback' : ''})`;
+}
+
 export function adapterKeyOf(adapter: AdapterDescription): string {
   return [adapter.vendor, adapter.architecture, adapter.device, adapter.description].join('|');
 }
