@@ -41,7 +41,7 @@ import {
   sittingFlags,
 } from './pretrain/checkpoint';
 import { exportModel } from './pretrain/export';
-import { createGradientSource, PRETRAIN_ENGINES, type PretrainEngine } from './pretrain/gradients';
+import { createBackend, flatLayout, PRETRAIN_ENGINES, type PretrainEngine } from './pretrain/backend';
 
 const root = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -125,18 +125,6 @@ function modelConfig(options: PretrainOptions, tokenizer: PrufedTokenizer): Llam
     bosTokenId: tokenizer.bosId,
     eosTokenId: tokenizer.eosId,
   };
-}
-
-/** The flat parameter layout of the CPU engine: llamaTensorSpecs order. */
-function flatLayout(config: LlamaConfig) {
-  const layers = Array.from({ length: config.numHiddenLayers }, (_, i) => i);
-  let offset = 0;
-  return llamaTensorSpecs(config, layers).map(({ name, shape }) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const entry = { name, shape, offset, size };
-    offset += size;
-    return entry;
-  });
 }
 
 /**
@@ -306,7 +294,7 @@ async function main(): Promise<void> {
   // every epoch packs the same tokens, so it holds the same number of rows
   const rowsPerEpoch = packLines(lines, bosId, eosId, seqLen).length / seqLen;
   const checkpoint = resumed ?? freshCheckpoint(tokenizer, rowsPerEpoch);
-  const { state, m, v } = checkpoint;
+  const { state } = checkpoint;
   const { options, config } = state;
   if (repeatLines > 0 || options.repeatLines !== undefined) options.repeatLines = repeatLines;
   if (copyRows > 0 || options.copyRows !== undefined) options.copyRows = copyRows;
@@ -358,13 +346,7 @@ async function main(): Promise<void> {
     return { batchSize: B, seqLen: T, inputIds, labels };
   };
 
-  const chosen = await createGradientSource(
-    engineName,
-    config,
-    checkpoint.params,
-    numWorkers,
-    batchAt(state.step),
-  );
+  const chosen = await createBackend(engineName, config, checkpoint, numWorkers, batchAt(state.step));
   if (chosen.trial !== undefined) {
     console.log(
       `one gradient step: WebGPU ${chosen.trial.webgpu.toFixed(2)} s, CPU engine ${chosen.trial.cpu.toFixed(2)} s`,
@@ -372,17 +354,15 @@ async function main(): Promise<void> {
   }
   if (chosen.fallback !== undefined) console.log(`not using WebGPU (${chosen.fallback})`);
   console.log(`engine: ${chosen.hardware}`);
-  const pool = chosen.source;
+  const backend = chosen.backend;
   state.hardware ||= chosen.hardware;
-  const params = pool.params;
-  const layout = flatLayout(config);
   const validStream = packLines(validLines, bosId, eosId, T);
   const validRows = Array.from({ length: Math.min(32, validStream.length / T) }, (_, i) => i);
   const validLoss = async () => {
     let sum = 0;
     let tokens = 0;
     for (let start = 0; start < validRows.length; start += 8) {
-      const result = await pool.loss(packedBatch(validStream, validRows.slice(start, start + 8), T, bosId));
+      const result = await backend.loss(packedBatch(validStream, validRows.slice(start, start + 8), T, bosId));
       sum += result.loss * result.tokens;
       tokens += result.tokens;
     }
@@ -397,9 +377,10 @@ async function main(): Promise<void> {
     hardware: chosen.hardware,
   };
   state.sittings.push(sitting);
-  const save = () => {
+  const save = async () => {
     sitting.toStep = state.step;
-    saveCheckpoint(checkpointFile, { state, params, m, v });
+    await backend.sync();
+    saveCheckpoint(checkpointFile, checkpoint);
   };
   let stopping = false;
   process.on('SIGINT', () => {
@@ -416,8 +397,6 @@ async function main(): Promise<void> {
   let tokensPerSecond = 0; // moving average
   while (state.step < maxSteps && !stopping) {
     const stepStart = performance.now();
-    const { loss, tokens } = await pool.gradients(batchAt(state.step));
-    const gradNorm = Math.sqrt(sumOfSquares(pool.grads));
     const lr = learningRate(options, state.step, state.totalSteps);
     const adamw: AdamWConfig = {
       lr,
@@ -427,21 +406,7 @@ async function main(): Promise<void> {
       weightDecay: options.weightDecay,
       maxGradNorm: 1,
     };
-    const gradScale = clipCoefficient(gradNorm, adamw.maxGradNorm);
-    for (const { offset, size, shape } of layout) {
-      const end = offset + size;
-      // nanoGPT: decay matrices, not RMSNorm gains
-      const config = shape.length === 2 ? adamw : { ...adamw, weightDecay: 0 };
-      adamwUpdate(
-        params.subarray(offset, end),
-        pool.grads.subarray(offset, end),
-        m.subarray(offset, end),
-        v.subarray(offset, end),
-        state.step + 1,
-        config,
-        gradScale,
-      );
-    }
+    const { loss, tokens, gradNorm } = await backend.step(batchAt(state.step), adamw, state.step + 1);
     state.step++;
     const next = state.step * B;
     state.epoch = Math.floor(next / rowsPerEpoch);
@@ -465,18 +430,18 @@ async function main(): Promise<void> {
       state.wallSeconds += (performance.now() - evalStart) / 1000;
     }
     appendFileSync(logFile, `${JSON.stringify(record)}\n`);
-    if (state.step % numberOption('checkpoint-every') === 0 || state.step === maxSteps) save();
+    if (state.step % numberOption('checkpoint-every') === 0 || state.step === maxSteps) await save();
     const stepRate = (B * T) / ((now - stepStart) / 1000);
     tokensPerSecond = tokensPerSecond === 0 ? stepRate : 0.9 * tokensPerSecond + 0.1 * stepRate;
     bar.update(state.step, { loss: loss.toFixed(3), tps: tokensPerSecond.toFixed(0) });
   }
   bar.stop();
-  if (stopping) save();
+  if (stopping) await save();
   console.log(`step ${state.step}/${state.totalSteps}; checkpoint ${checkpointFile}; log ${logFile}`);
-  await pool.close();
+  await backend.close();
   if (state.step === state.totalSteps) {
     await exportModel(
-      { state, params, m, v },
+      checkpoint,
       values['model-out']!,
       tokenizerJson,
       values.valid!,

@@ -1,7 +1,7 @@
 // `npm run analysis:tasks`: facts about the WordNet tasks that the README quotes beside the fine-tuning
 // table, computed from the shipped data and tokenizer (no model runs):
 // - spelling baselines: a longest-suffix classifier fit on the train split, scored on the test split
-//   (pos, category): how much of those tasks the word's ending alone gives;
+//   (pos, category, hypernym): how much of those tasks the word's ending alone gives;
 // - hypernym with the category known: each test word answered with its category's most frequent
 //   train hypernym, an optimistic floor for a model that knows categories but no hypernyms;
 // - the instruction format and antonyms: for the prefix pairs (`excited` / `unexcited`), how often the
@@ -105,7 +105,11 @@ const [posTrain, posTest, catTrain, catTest, hypTrain, hypTest, antTrain, antTes
 console.log(
   JSON.stringify(
     {
-      suffixBaseline: { pos: suffixBaseline(posTrain, posTest), category: suffixBaseline(catTrain, catTest) },
+      suffixBaseline: {
+        pos: suffixBaseline(posTrain, posTest),
+        category: suffixBaseline(catTrain, catTest),
+        hypernym: suffixBaseline(hypTrain, hypTest),
+      },
       hypernymByCategory: hypernymByCategory(hypTrain, hypTest),
       antonymPrefixTokens: antonymPrefixTokens([...antTrain, ...antTest]),
     },

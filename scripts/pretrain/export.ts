@@ -18,7 +18,7 @@ import {
   unigramEntropy,
 } from '@prufed/model';
 import { readModelDir, writeModelDir } from '@prufed/model/node';
-import type { Checkpoint, PretrainOptions, PretrainState } from './checkpoint';
+import type { Checkpoint, PretrainOptions, PretrainSitting, PretrainState } from './checkpoint';
 import { GradPool } from './pool';
 
 const samplePrompts = ['dog, domestic dog:', 'happy:', 'run:', 'music:', 'cold:'];
@@ -213,7 +213,7 @@ function commandsText(state: PretrainState): string {
   }
   const rows = sittings.map(
     (s) =>
-      `| ${s.fromStep}-${s.toStep} | \`npm run pretrain${s.flags ? ` -- ${s.flags}` : ''}\` | ${s.hardware ?? state.hardware} |`,
+      `| ${s.fromStep}-${s.toStep} | \`npm run pretrain${s.flags ? ` -- ${s.flags}` : ''}\` | ${sittingHardware(s, state)} |`,
   );
   return `Commands, after \`npm run tokenizer\`, one per sitting in this order ${tail}:
 
@@ -223,10 +223,17 @@ ${rows.join('\n')}
 `;
 }
 
-/** Every engine and hardware the sittings ran on (sittings recorded before engines were chosen ran the first's). */
+/** A sitting's engine and hardware; sittings recorded before engines were chosen ran the CPU engine on the run's first hardware. */
+function sittingHardware(sitting: PretrainSitting, state: PretrainState): string {
+  return sitting.hardware ?? `CPU engine: ${state.hardware}`;
+}
+
+/** Every engine and hardware the sittings ran on. */
 function hardwareText(state: PretrainState): string {
-  const used = new Set((state.sittings ?? []).map((s) => s.hardware ?? state.hardware));
-  return used.size === 0 ? state.hardware : [...used].join('; ');
+  const sittings = state.sittings ?? [];
+  return sittings.length === 0
+    ? state.hardware
+    : [...new Set(sittings.map((s) => sittingHardware(s, state)))].join('; ');
 }
 
 /** The options of a run that differ from scripts/pretrain.ts's defaults, as command-line flags. */
