@@ -15,12 +15,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   type AdamWConfig,
-  adamwUpdate,
   type Batch,
-  clipCoefficient,
   distinctRun,
+  InputError,
   type LlamaConfig,
-  llamaTensorSpecs,
   loadTokenizer,
   ordinaryTokenRange,
   type PrufedTokenizer,
@@ -29,9 +27,9 @@ import {
   Rng,
   randomLlamaWeights,
   shuffleInPlace,
-  sumOfSquares,
 } from '@prufed/model';
 import { SingleBar } from 'cli-progress';
+import { createBackend, flatLayout, PRETRAIN_ENGINES, type PretrainEngine } from './pretrain/backend';
 import {
   type Checkpoint,
   loadCheckpoint,
@@ -41,7 +39,6 @@ import {
   sittingFlags,
 } from './pretrain/checkpoint';
 import { exportModel } from './pretrain/export';
-import { createBackend, flatLayout, PRETRAIN_ENGINES, type PretrainEngine } from './pretrain/backend';
 
 const root = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -346,13 +343,24 @@ async function main(): Promise<void> {
     return { batchSize: B, seqLen: T, inputIds, labels };
   };
 
-  const chosen = await createBackend(engineName, config, checkpoint, numWorkers, batchAt(state.step));
+  const chosen = await createBackend(
+    engineName,
+    config,
+    checkpoint,
+    numWorkers,
+    batchAt(state.step),
+    console.log,
+  ).catch((error: unknown) => {
+    if (!(error instanceof InputError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  });
   if (chosen.trial !== undefined) {
-    console.log(
-      `one gradient step: WebGPU ${chosen.trial.webgpu.toFixed(2)} s, CPU engine ${chosen.trial.cpu.toFixed(2)} s`,
-    );
+    const { webgpu, cpu } = chosen.trial;
+    console.log(`one gradient computation: WebGPU ${webgpu.toFixed(2)} s, CPU engine ${cpu.toFixed(2)} s`);
+  } else if (chosen.fallback !== undefined) {
+    console.log(`WebGPU unavailable (${chosen.fallback}); using the CPU engine`);
   }
-  if (chosen.fallback !== undefined) console.log(`not using WebGPU (${chosen.fallback})`);
   console.log(`engine: ${chosen.hardware}`);
   const backend = chosen.backend;
   state.hardware ||= chosen.hardware;
@@ -362,7 +370,9 @@ async function main(): Promise<void> {
     let sum = 0;
     let tokens = 0;
     for (let start = 0; start < validRows.length; start += 8) {
-      const result = await backend.loss(packedBatch(validStream, validRows.slice(start, start + 8), T, bosId));
+      const result = await backend.loss(
+        packedBatch(validStream, validRows.slice(start, start + 8), T, bosId),
+      );
       sum += result.loss * result.tokens;
       tokens += result.tokens;
     }
@@ -440,14 +450,7 @@ async function main(): Promise<void> {
   console.log(`step ${state.step}/${state.totalSteps}; checkpoint ${checkpointFile}; log ${logFile}`);
   await backend.close();
   if (state.step === state.totalSteps) {
-    await exportModel(
-      checkpoint,
-      values['model-out']!,
-      tokenizerJson,
-      values.valid!,
-      logFile,
-      numWorkers,
-    );
+    await exportModel(checkpoint, values['model-out']!, tokenizerJson, values.valid!, logFile, numWorkers);
   }
 }
 

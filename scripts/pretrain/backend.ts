@@ -10,6 +10,7 @@ import os from 'node:os';
 import {
   type AdamWConfig,
   type Batch,
+  InputError,
   type LlamaConfig,
   type LossResult,
   llamaTensorSpecs,
@@ -89,7 +90,8 @@ async function secondsPerGradient(backend: PretrainBackend, batch: Batch): Promi
 
 /**
  * The backend of `engine` on the checkpoint's arrays (the CPU backend trains them in place, the GPU
- * backend copies and syncs them back); auto times both engines on trialBatch where WebGPU is available.
+ * backend copies and syncs them back); auto times both engines on trialBatch where WebGPU is available,
+ * saying so through `log` first. Throws InputError for `webgpu` where Node has no WebGPU.
  */
 export async function createBackend(
   engine: PretrainEngine,
@@ -97,12 +99,13 @@ export async function createBackend(
   checkpoint: Pick<Checkpoint, 'params' | 'm' | 'v'>,
   workers: number,
   trialBatch: Batch,
+  log: (line: string) => void = () => {},
 ): Promise<ChosenBackend> {
   const cpu = async () => CpuBackend.create(config, checkpoint, workers);
   if (engine === 'cpu') return { backend: await cpu(), engine, hardware: cpuHardware(workers) };
   const gpu = await GpuBackend.create(config, checkpoint);
   if ('unavailable' in gpu) {
-    if (engine === 'webgpu') throw new Error(`--engine webgpu: ${gpu.unavailable}`);
+    if (engine === 'webgpu') throw new InputError(`--engine webgpu: ${gpu.unavailable}; use --engine cpu`);
     return { backend: await cpu(), engine: 'cpu', hardware: cpuHardware(workers), fallback: gpu.unavailable };
   }
   const webgpu = {
@@ -111,6 +114,7 @@ export async function createBackend(
     hardware: `${gpu.description}, WebGPU engine (Node, Dawn)`,
   };
   if (engine === 'webgpu') return webgpu;
+  log(`timing one gradient computation on each engine: WebGPU on ${gpu.description}, and the CPU engine`);
   const pool = await cpu();
   const trial = {
     webgpu: await secondsPerGradient(gpu, trialBatch),
