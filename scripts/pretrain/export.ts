@@ -149,8 +149,9 @@ each epoch.${options.repeatLines ? ` A seeded ${options.repeatLines} of the line
 
 ## Training
 ${commandsText(state)}
-All parameters trained (\`trainBase: true\`) with the project's own engines (\`--engine auto\`): the WebGPU engine in Node
-where Dawn finds an adapter (a GPU, or a software one), else the CPU engine, data-parallel over worker threads.
+All parameters trained (\`trainBase: true\`) with the project's own engines (\`--engine auto\`: the WebGPU engine in Node
+where Dawn finds an adapter and it computes a gradient faster than the CPU engine, else the CPU engine, data-parallel
+over worker threads; each sitting's is listed with its hardware).
 ${state.step} steps of ${options.batch} x ${T} tokens (${state.tokensSeen.toLocaleString('en')} tokens, ${(state.epoch + state.row / state.rowsPerEpoch).toFixed(2)} epoch), AdamW
 (beta 0.9/0.95, weight decay ${options.weightDecay} on matrices), gradient clipping 1.0, peak learning rate ${options.lr}
 with ${options.warmupSteps} warm-up steps and cosine decay to ${Number((options.minLrRatio * options.lr).toPrecision(3))}, seed ${options.seed}.
