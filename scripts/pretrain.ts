@@ -1,11 +1,14 @@
 // Pretrains PruFed's own base model (prufed-tiny: a 12-layer LLaMA with grouped-query attention) on
-// the WordNet gloss corpus with the project's own engines (all parameters): the WebGPU engine in Node
-// where Dawn finds an adapter (a GPU, or a software one such as SwiftShader), else the CPU engine,
-// data-parallel over worker threads; then exports a Hugging Face checkpoint with a model card.
-// Resumes from the last checkpoint by default. Usage:
-//   npx tsx scripts/pretrain.ts [--fresh] [--max-steps N] [--total-steps N] [--engine auto|cpu|webgpu]
-//                               [--workers 2] [--out .prufed/pretrain]
-//   npx tsx scripts/pretrain.ts --export      (write public/models/prufed-tiny from the checkpoint)
+// the WordNet gloss corpus with the project's own engines (all parameters; scripts/pretrain/backend.ts):
+// the WebGPU engine in Node where Dawn finds an adapter (a GPU, or a software one such as SwiftShader)
+// and it is the faster, else the CPU engine, data-parallel over worker threads; then exports a Hugging
+// Face checkpoint with a model card. Checkpoints every 60 s of training (--checkpoint-seconds, or
+// --checkpoint-every N steps) and on Ctrl-C; resumes from the last one by default. Usage:
+//   npm run pretrain -- [--fresh] [--max-steps N] [--total-steps N] [--engine auto|cpu|webgpu]
+//                       [--workers 2] [--batch 4] [--out .prufed/pretrain]
+//   npm run pretrain -- --export      (write public/models/prufed-tiny from the checkpoint)
+// The npm script runs `node --import tsx`, not the tsx CLI: tsx relays Ctrl-C to a child whose event
+// loop is busy (a GPU step) and then kills it before the checkpoint is saved.
 // --repeat-lines F packs a seeded share F of the lines twice in a row (copying from the context then
 // pays off); it is kept in the checkpoint, and changing it on resume changes the epoch length.
 // --copy-rows F replaces a share F of each batch's rows by synthetic copy rows (copyRow), which
@@ -54,7 +57,8 @@ const { values } = parseArgs({
     'total-steps': { type: 'string' },
     workers: { type: 'string', default: '2' },
     engine: { type: 'string', default: 'auto' },
-    'checkpoint-every': { type: 'string', default: '25' },
+    'checkpoint-every': { type: 'string' }, // steps; default: every 60 s of training
+    'checkpoint-seconds': { type: 'string', default: '60' },
     'eval-every': { type: 'string', default: '100' },
     layers: { type: 'string', default: '12' },
     hidden: { type: 'string', default: '128' },
@@ -393,9 +397,13 @@ async function main(): Promise<void> {
     saveCheckpoint(checkpointFile, checkpoint);
   };
   let stopping = false;
+  let interruptedAt = 0;
   process.on('SIGINT', () => {
-    if (stopping) process.exit(130);
+    // one Ctrl-C can arrive twice: from the terminal to the whole process group, and relayed by tsx
+    if (stopping && performance.now() - interruptedAt > 1000) process.exit(130);
+    if (stopping) return;
     stopping = true;
+    interruptedAt = performance.now();
     console.error('\ninterrupted: saving a checkpoint after this step (press Ctrl-C again to quit at once)');
   });
 
@@ -405,6 +413,12 @@ async function main(): Promise<void> {
   });
   bar.start(state.totalSteps, state.step, { loss: '-', tps: '-' });
   let tokensPerSecond = 0; // moving average
+  // every --checkpoint-every steps where given, else every --checkpoint-seconds (a GPU step is 50 ms, a CPU one 0.4 s)
+  let lastSave = performance.now();
+  const checkpointDue = () =>
+    values['checkpoint-every'] !== undefined
+      ? state.step % Math.max(1, numberOption('checkpoint-every')) === 0
+      : performance.now() - lastSave >= 1000 * numberOption('checkpoint-seconds', false);
   while (state.step < maxSteps && !stopping) {
     const stepStart = performance.now();
     const lr = learningRate(options, state.step, state.totalSteps);
@@ -440,7 +454,10 @@ async function main(): Promise<void> {
       state.wallSeconds += (performance.now() - evalStart) / 1000;
     }
     appendFileSync(logFile, `${JSON.stringify(record)}\n`);
-    if (state.step % numberOption('checkpoint-every') === 0 || state.step === maxSteps) await save();
+    if (checkpointDue() || state.step === maxSteps) {
+      await save();
+      lastSave = performance.now();
+    }
     const stepRate = (B * T) / ((now - stepStart) / 1000);
     tokensPerSecond = tokensPerSecond === 0 ? stepRate : 0.9 * tokensPerSecond + 0.1 * stepRate;
     bar.update(state.step, { loss: loss.toFixed(3), tps: tokensPerSecond.toFixed(0) });
