@@ -22,6 +22,9 @@ import { GpuBackend } from './gpu-backend';
 export const PRETRAIN_ENGINES = ['auto', 'cpu', 'webgpu'] as const;
 export type PretrainEngine = (typeof PRETRAIN_ENGINES)[number];
 
+/** The run's weights and AdamW moments on the host, in the flat layout: what a checkpoint saves. */
+export type HostState = Pick<Checkpoint, 'params' | 'm' | 'v'>;
+
 export interface LayoutEntry {
   name: string;
   shape: number[];
@@ -96,7 +99,7 @@ async function secondsPerGradient(backend: PretrainBackend, batch: Batch): Promi
 export async function createBackend(
   engine: PretrainEngine,
   config: LlamaConfig,
-  checkpoint: Pick<Checkpoint, 'params' | 'm' | 'v'>,
+  checkpoint: HostState,
   workers: number,
   trialBatch: Batch,
   log: (line: string) => void = () => {},

@@ -9,22 +9,24 @@ import {
   type LossResult,
   sumOfSquares,
 } from '@prufed/model';
-import { adamwFor, flatLayout, type LayoutEntry, type PretrainBackend, type StepResult } from './backend';
-import type { Checkpoint } from './checkpoint';
+import {
+  adamwFor,
+  flatLayout,
+  type HostState,
+  type LayoutEntry,
+  type PretrainBackend,
+  type StepResult,
+} from './backend';
 import { GradPool } from './pool';
 
 export class CpuBackend implements PretrainBackend {
   private constructor(
     private readonly pool: GradPool,
-    private readonly host: Pick<Checkpoint, 'params' | 'm' | 'v'>,
+    private readonly host: HostState,
     private readonly layout: LayoutEntry[],
   ) {}
 
-  static async create(
-    config: LlamaConfig,
-    host: Pick<Checkpoint, 'params' | 'm' | 'v'>,
-    workers: number,
-  ): Promise<CpuBackend> {
+  static async create(config: LlamaConfig, host: HostState, workers: number): Promise<CpuBackend> {
     return new CpuBackend(await GradPool.create(config, host.params, workers), host, flatLayout(config));
   }
 

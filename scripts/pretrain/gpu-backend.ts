@@ -13,13 +13,19 @@ import {
   type WebGpuEngine,
 } from '@prufed/webgpu';
 import { acquireNodeDevice } from '@prufed/webgpu/node';
-import { adamwFor, flatLayout, type LayoutEntry, type PretrainBackend, type StepResult } from './backend';
-import type { Checkpoint } from './checkpoint';
+import {
+  adamwFor,
+  flatLayout,
+  type HostState,
+  type LayoutEntry,
+  type PretrainBackend,
+  type StepResult,
+} from './backend';
 
 export class GpuBackend implements PretrainBackend {
   private constructor(
     private readonly engine: WebGpuEngine,
-    private readonly host: Pick<Checkpoint, 'params' | 'm' | 'v'>,
+    private readonly host: HostState,
     private readonly layout: LayoutEntry[],
     private readonly m: GPUBuffer[],
     private readonly v: GPUBuffer[],
@@ -27,10 +33,7 @@ export class GpuBackend implements PretrainBackend {
   ) {}
 
   /** The engine holding the whole model with base gradients and the host's moments, or why WebGPU is unavailable. */
-  static async create(
-    config: LlamaConfig,
-    host: Pick<Checkpoint, 'params' | 'm' | 'v'>,
-  ): Promise<GpuBackend | { unavailable: string }> {
+  static async create(config: LlamaConfig, host: HostState): Promise<GpuBackend | { unavailable: string }> {
     const layout = flatLayout(config);
     const total = layout.reduce((n, e) => n + e.size, 0);
     if (total !== host.params.length) {
