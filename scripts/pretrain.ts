@@ -88,6 +88,11 @@ const outDir = resolve(values.out!);
 const checkpointFile = join(outDir, 'checkpoint.safetensors');
 const logFile = join(outDir, 'log.jsonl');
 const numWorkers = Math.max(1, numberOption('workers'));
+const engineName = values.engine as PretrainEngine;
+if (!PRETRAIN_ENGINES.includes(engineName)) {
+  console.error(`--engine must be one of ${PRETRAIN_ENGINES.join(', ')}, got ${values.engine}`);
+  process.exit(1);
+}
 
 function readTokenizer(): { tokenizer: PrufedTokenizer; json: unknown } {
   if (!existsSync(values.tokenizer!)) {
@@ -317,11 +322,6 @@ async function main(): Promise<void> {
       ? state.totalSteps
       : Math.min(state.totalSteps, numberOption('max-steps'));
 
-  const engineName = values.engine as PretrainEngine;
-  if (!PRETRAIN_ENGINES.includes(engineName)) {
-    console.error(`--engine must be one of ${PRETRAIN_ENGINES.join(', ')}, got ${values.engine}`);
-    process.exit(1);
-  }
   let stream = epochStream(lines, options.seed, state.epoch, T, bosId, eosId);
   let streamEpoch = state.epoch;
   /** The batch of a step: rows step * B onwards, those past an epoch's end from the next epoch's stream. */
