@@ -1,8 +1,9 @@
-// Times WebGpuEngine.trainStep (LoRA r 8 on all 7 projections, AdamW) on the WebGPU adapter Node
-// finds, at the shipped model's shape and a larger one: ms/step, tokens/s, dispatches and submits
-// per step, then a profiled step (every kernel submitted alone and waited for) as tables per kernel
-// and per kernel and shape. The profiled step's total exceeds a real step's by the per-submit cost.
-// Run: npx tsx packages/webgpu/src/bench-engine.ts [--quick] [--shapes default,large] [--steps 3]
+// Times WebGpuEngine.trainStep (LoRA r 8 on all 7 projections, AdamW; with --full every base weight
+// instead, as pretraining trains) on the WebGPU adapter Node finds, at the shipped model's shape and a
+// larger one: ms/step, tokens/s, dispatches and submits per step, then a profiled step (every kernel
+// submitted alone and waited for) as tables per kernel and per kernel and shape. The profiled step's
+// total exceeds a real step's by the per-submit cost.
+// Run: npx tsx packages/webgpu/src/bench-engine.ts [--quick] [--full] [--shapes default,large] [--steps 3]
 import { parseArgs } from 'node:util';
 import { defaultAdamW, initLoraAdapter, loraModules, Rng, randomLlamaWeights } from '@prufed/model';
 import { benchLlamaConfig, benchModelShape, benchModelShapes } from '@prufed/model/testing';
@@ -13,6 +14,7 @@ import type { KernelProfileRow } from './runtime';
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
     shapes: { type: 'string', default: benchModelShapes.map((s) => s.name).join(',') },
     steps: { type: 'string', default: '3' },
   },
@@ -52,12 +54,13 @@ for (const name of flags.shapes!.split(',')) {
     2,
   );
   const weights = randomLlamaWeights(config, { seed: 1 });
-  console.log(`\nshape ${name}: L=${L} C=${C} NH=${NH} NKV=${NKV} F=${F} V=${V} B=${B} T=${T} R=${R}`);
+  const what = flags.full ? 'all base weights' : `LoRA R=${R}`;
+  console.log(`\nshape ${name}: L=${L} C=${C} NH=${NH} NKV=${NKV} F=${F} V=${V} B=${B} T=${T}, ${what}`);
   for (const profile of [false, true]) {
     const engine = await createWebGpuEngine(ctx, { profile });
     const rt = engine.rt;
-    await engine.loadVariant(weights, { keptLayers });
-    await engine.setAdapter(adapter);
+    await engine.loadVariant(weights, { keptLayers, trainBase: flags.full });
+    if (!flags.full) await engine.setAdapter(adapter);
     await engine.trainStep(batch, optimizer); // warm-up: compiles pipelines, creates buffers
     rt.takeProfile();
     const before = rt.counters();
