@@ -89,9 +89,18 @@ export async function loraLinearForward(
   await matmul(rt, out, loraU, lora.B, N, OUT, R, { transB: true, accumulate: true, alpha: lora.scale });
 }
 
+/** Which gradients loraLinearBackward writes afresh (their old contents ignored) instead of adding to. */
+export interface LoraBackwardFresh {
+  /** dinp: its first contribution is this call's. */
+  dinp?: boolean;
+  /** dweight, lora.dA and lora.dB: this call is their only contribution. */
+  weights?: boolean;
+}
+
 /**
- * Backward of loraLinearForward (accumulates into dinp, dweight, lora.dA, lora.dB; null skips a
- * gradient). dloraU (N, R) receives d(inp @ A^T).
+ * Backward of loraLinearForward (accumulates into dinp, dweight, lora.dA, lora.dB, or writes those
+ * that `fresh` names, which saves zeroing them first; null skips a gradient). dloraU (N, R) receives
+ * d(inp @ A^T).
  */
 export async function loraLinearBackward(
   rt: GpuRuntime,
@@ -106,6 +115,7 @@ export async function loraLinearBackward(
   N: number,
   IN: number,
   OUT: number,
+  fresh: LoraBackwardFresh = {},
 ): Promise<void> {
   checkCall(
     `loraLinearBackward (N=${N}, IN=${IN}, OUT=${OUT}, R=${lora?.R ?? 0})`,
@@ -122,14 +132,21 @@ export async function loraLinearBackward(
     IN,
     OUT,
   );
-  if (dinp !== null) await matmul(rt, dinp, dout, weight, N, IN, OUT, { accumulate: true });
-  if (dweight !== null) await matmul(rt, dweight, dout, inp, OUT, IN, N, { transA: true, accumulate: true });
+  const addToWeights = !fresh.weights;
+  if (dinp !== null) await matmul(rt, dinp, dout, weight, N, IN, OUT, { accumulate: !fresh.dinp });
+  if (dweight !== null)
+    await matmul(rt, dweight, dout, inp, OUT, IN, N, { transA: true, accumulate: addToWeights });
   if (lora === null || loraU === null || dloraU === null) return;
   const { R, scale } = lora;
   if (lora.dB !== null)
-    await matmul(rt, lora.dB, dout, loraU, OUT, R, N, { transA: true, accumulate: true, alpha: scale });
+    await matmul(rt, lora.dB, dout, loraU, OUT, R, N, {
+      transA: true,
+      accumulate: addToWeights,
+      alpha: scale,
+    });
   if (lora.dA === null && dinp === null) return;
   await matmul(rt, dloraU, dout, lora.B, N, R, OUT, { alpha: scale });
-  if (lora.dA !== null) await matmul(rt, lora.dA, dloraU, inp, R, IN, N, { transA: true, accumulate: true });
+  if (lora.dA !== null)
+    await matmul(rt, lora.dA, dloraU, inp, R, IN, N, { transA: true, accumulate: addToWeights });
   if (dinp !== null) await matmul(rt, dinp, dloraU, lora.A, N, IN, R, { accumulate: true });
 }

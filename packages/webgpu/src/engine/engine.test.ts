@@ -200,6 +200,24 @@ describe.skipIf(gpu === null)('WebGpuEngine matches the CPU engine', () => {
     }
   });
 
+  it('untied embeddings: repeated gradients of every base weight stay fresh (no sums across steps)', async () => {
+    // lm_head and embed_tokens then have separate gradient buffers: the first is written by its
+    // matmul, the second summed by the embedding's backward, so it must be zeroed every step.
+    const untied = tinyLlamaConfig({ V: 300, tied: false });
+    const untiedWeights = randomLlamaWeights(untied, { seed: 8, std: 0.08 });
+    const cpu = createCpuEngine();
+    for (const engine of [gpu!, cpu])
+      await engine.loadVariant(untiedWeights, { keptLayers: [1, 3], trainBase: true });
+    for (const seed of [6, 7, 6]) {
+      await gpu!.computeGradients(makeBatch(seed));
+      await cpu.computeGradients(makeBatch(seed));
+    }
+    const [gradsGpu, gradsCpu] = [await gpu!.readBaseGradients(), await cpu.readBaseGradients()];
+    expect(gradsCpu.has('lm_head.weight')).toBe(true);
+    for (const [name, expected] of gradsCpu)
+      expectClose(gradsGpu.get(name)!.data, expected.data, 1e-5, `d${name}`);
+  });
+
   it('rejects bad input as the CPU engine does, and a batch without targets updates nothing', async () => {
     const [g] = await loadBoth([0, 1], false);
     const bad = makeBatch(5);

@@ -149,6 +149,8 @@ export class GpuModel {
   lora: GpuLoraState | null = null;
   private readonly weights: ModelParams<GPUBuffer>;
   private readonly dweights: ModelParams<GPUBuffer> | null;
+  /** Base gradients whose first writer overwrites them (no zeroing needed; see computeGradients). */
+  private readonly freshGrads: Set<GPUBuffer>;
   private acts: Activations | null = null;
   private readonly baseGroup: BufferGroup;
   private readonly loraGroup: BufferGroup;
@@ -174,6 +176,10 @@ export class GpuModel {
       ? this.entries.map((e) => this.baseGroup.buffer(`grad/${e.name}`, e.size))
       : null;
     this.dweights = this.grads === null ? null : this.views(this.grads);
+    const dw = this.dweights;
+    this.freshGrads = new Set(
+      dw === null ? [] : [dw.lmHead, ...dw.layers.flatMap((layer) => Object.values(layer.proj))],
+    );
   }
 
   /** The base weights as trainable tensors: empty unless trainBase. */
@@ -319,12 +325,18 @@ export class GpuModel {
     await loraLinearForward(this.rt, out, loraU, inp, W, lora, acts.B * acts.T, IN, OUT);
   }
 
+  /**
+   * Backward of one projection of layer k: its weight's and LoRA pair's gradients are written (each
+   * projection contributes to them once a step), dinp's is written when `freshDinp` (its first
+   * contribution), else added.
+   */
   private async projectBackward(
     k: number,
     module: LoraModule,
     dinp: GPUBuffer,
     dout: GPUBuffer,
     inp: GPUBuffer,
+    freshDinp: boolean,
   ): Promise<void> {
     const acts = this.acts!;
     const [IN, OUT] = loraModuleShape(this.config, module);
@@ -345,6 +357,7 @@ export class GpuModel {
       acts.B * acts.T,
       IN,
       OUT,
+      { dinp: freshDinp, weights: true },
     );
   }
 
@@ -401,14 +414,12 @@ export class GpuModel {
     const dw = this.dweights?.layers[k] ?? null;
     const a = acts.layers[k];
     // MLP block; the residual passes dres through unchanged, the norm path adds to it.
-    await fillZero(rt, acts.dh);
-    await this.projectBackward(k, 'down_proj', acts.dh, acts.dres, a.h);
+    await this.projectBackward(k, 'down_proj', acts.dh, acts.dres, a.h, true);
     await fillZero(rt, acts.dgate);
     await fillZero(rt, acts.dup);
     await swigluBackward(rt, acts.dgate, acts.dup, acts.dh, a.gate, a.up, N * F);
-    await fillZero(rt, acts.dln);
-    await this.projectBackward(k, 'gate_proj', acts.dln, acts.dgate, a.ln2);
-    await this.projectBackward(k, 'up_proj', acts.dln, acts.dup, a.ln2);
+    await this.projectBackward(k, 'gate_proj', acts.dln, acts.dgate, a.ln2, true);
+    await this.projectBackward(k, 'up_proj', acts.dln, acts.dup, a.ln2, false);
     await rmsnormBackward(
       rt,
       acts.dres,
@@ -421,8 +432,7 @@ export class GpuModel {
       C,
     );
     // attention block
-    await fillZero(rt, acts.dattOut);
-    await this.projectBackward(k, 'o_proj', acts.dattOut, acts.dres, a.attOut);
+    await this.projectBackward(k, 'o_proj', acts.dattOut, acts.dres, a.attOut, true);
     await fillZero(rt, acts.dq);
     await fillZero(rt, acts.dk);
     await fillZero(rt, acts.dv);
@@ -446,10 +456,9 @@ export class GpuModel {
     );
     await ropeBackward(rt, acts.dq, acts.cos, acts.sin, B, T, NH, HS);
     await ropeBackward(rt, acts.dk, acts.cos, acts.sin, B, T, NKV, HS);
-    await fillZero(rt, acts.dln);
-    await this.projectBackward(k, 'q_proj', acts.dln, acts.dq, a.ln1);
-    await this.projectBackward(k, 'k_proj', acts.dln, acts.dk, a.ln1);
-    await this.projectBackward(k, 'v_proj', acts.dln, acts.dv, a.ln1);
+    await this.projectBackward(k, 'q_proj', acts.dln, acts.dq, a.ln1, true);
+    await this.projectBackward(k, 'k_proj', acts.dln, acts.dk, a.ln1, false);
+    await this.projectBackward(k, 'v_proj', acts.dln, acts.dv, a.ln1, false);
     await rmsnormBackward(
       rt,
       acts.dres,
@@ -522,7 +531,10 @@ export class GpuModel {
   async computeGradients(batch: Batch): Promise<GPUBuffer> {
     const loss = await this.forwardLoss(batch);
     const { rt } = this;
-    for (const grad of this.grads ?? []) await fillZero(rt, grad);
+    // the projections and the LM head write their weights' gradients afresh (the LM head before the
+    // embedding adds to the same buffer when they are tied); norm gains and an untied embedding add
+    for (const grad of this.grads ?? []) if (!this.freshGrads.has(grad)) await fillZero(rt, grad);
+    // the packed adapter's padding must stay zero: one fill of the whole buffer
     for (const t of this.lora?.trainables ?? []) await fillZero(rt, t.grad);
     if (this.dweights === null && this.lora === null) return loss;
     const acts = this.acts!;
@@ -532,7 +544,6 @@ export class GpuModel {
     const dw = this.dweights;
     const dlogits = acts.logits; // (N, V) in place
     await crossentropyBackward(rt, dlogits, acts.labels!, acts.logitsLse, loss, B, T, V);
-    await fillZero(rt, acts.dln);
     await loraLinearBackward(
       rt,
       acts.dln,
@@ -546,6 +557,7 @@ export class GpuModel {
       N,
       C,
       V,
+      { dinp: true, weights: true },
     );
     await fillZero(rt, acts.dres);
     const last = acts.residual[this.keptLayers.length];
