@@ -46,12 +46,13 @@ describe.skipIf(rt === null)('attention on WebGPU', () => {
       const [dqGpu, dkGpu, dvGpu] = [g.upload('dq', dq0), g.upload('dk', dk0), g.upload('dv', dv0)];
       const rowdot = g.arena.buffer('rowdot', B * NH * T * 4);
       await attentionForward(g, outGpu, lseGpu, qGpu, kGpu, vGpu, B, T, NH, NKV, HS);
+      const doutGpu = g.upload('dout', dout);
       await attentionBackward(
         g,
         dqGpu,
         dkGpu,
         dvGpu,
-        g.upload('dout', dout),
+        doutGpu,
         qGpu,
         kGpu,
         vGpu,
@@ -71,6 +72,15 @@ describe.skipIf(rt === null)('attention on WebGPU', () => {
       assertClose(await g.read(dqGpu), dq, 1e-5, 'dq');
       assertClose(await g.read(dkGpu), dk, 1e-5, 'dk');
       assertClose(await g.read(dvGpu), dv, 1e-5, 'dv');
+
+      // accumulate false: dq, dk and dv are written over what they hold (the sums above)
+      const [dqFresh, dkFresh, dvFresh] = [qFloats, kvFloats, kvFloats].map((n) => new Float32Array(n));
+      attentionBackwardCpu(dqFresh, dkFresh, dvFresh, dout, q, k, v, lse, scratch, B, T, NH, NKV, HS);
+      const args = [doutGpu, qGpu, kGpu, vGpu, outGpu, lseGpu, rowdot, B, T, NH, NKV, HS] as const;
+      await attentionBackward(g, dqGpu, dkGpu, dvGpu, ...args, false);
+      assertClose(await g.read(dqGpu), dqFresh, 1e-5, 'dq written');
+      assertClose(await g.read(dkGpu), dkFresh, 1e-5, 'dk written');
+      assertClose(await g.read(dvGpu), dvFresh, 1e-5, 'dv written');
     });
   }
 

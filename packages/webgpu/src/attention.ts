@@ -14,7 +14,11 @@ const maxWorkgroups = 65535;
 
 type AttentionEntry = 'attention_forward' | 'attention_backward_dq' | 'attention_backward_dkv';
 
-function attentionProgram(entryPoint: AttentionEntry, bindings: [string, BindingKind][]): Program {
+function attentionProgram(
+  entryPoint: AttentionEntry,
+  bindings: [string, BindingKind][],
+  accumulate = true,
+): Program {
   // The dq and forward kernels run one invocation per query row, dkv one per key row.
   const heads = entryPoint === 'attention_backward_dkv' ? 'NKV' : 'NH';
   return {
@@ -35,7 +39,10 @@ function attentionProgram(entryPoint: AttentionEntry, bindings: [string, Binding
       { name: 'HS', type: 'u32' },
       { name: 'scale', type: 'f32' },
     ],
-    constants: { WG: workgroupSize },
+    constants:
+      entryPoint === 'attention_forward'
+        ? { WG: workgroupSize }
+        : { WG: workgroupSize, ACCUMULATE: accumulate },
     dispatch: (u) => [Math.ceil(u.T / workgroupSize), u[heads], u.B],
   };
 }
@@ -44,20 +51,30 @@ const forwardProgram = attentionProgram('attention_forward', [
   ['out', 'storage'],
   ['lse', 'storage'],
 ]);
-const backwardDqProgram = attentionProgram('attention_backward_dq', [
+const backwardDqBindings: [string, BindingKind][] = [
   ['dout', 'read-only-storage'],
   ['lse', 'read-only-storage'],
   ['out', 'read-only-storage'],
   ['dq', 'storage'],
   ['rowdot', 'storage'],
-]);
-const backwardDkvProgram = attentionProgram('attention_backward_dkv', [
+];
+const backwardDkvBindings: [string, BindingKind][] = [
   ['dout', 'read-only-storage'],
   ['lse', 'read-only-storage'],
   ['rowdot', 'read-only-storage'],
   ['dk', 'storage'],
   ['dv', 'storage'],
-]);
+];
+/** The backward's two kernels, adding into dq, dk, dv (true) or writing them (false). */
+const backwardPrograms = new Map(
+  [true, false].map((accumulate) => [
+    accumulate,
+    {
+      dq: attentionProgram('attention_backward_dq', backwardDqBindings, accumulate),
+      dkv: attentionProgram('attention_backward_dkv', backwardDkvBindings, accumulate),
+    },
+  ]),
+);
 
 /** Checks the head layout and returns the uniforms of a call. */
 function attentionUniforms(
@@ -109,9 +126,9 @@ export async function attentionForward(
 }
 
 /**
- * Backward (accumulates into dq (B, T, NH, HS), dk and dv (B, T, NKV, HS)) from the forward's out and
- * lse. rowdot (B, NH, T) is scratch: it receives sum(dout * out) per query row, which the CPU twin
- * computes as sum(p * dp) in its own scratch.
+ * Backward (accumulates into dq (B, T, NH, HS), dk and dv (B, T, NKV, HS), or with accumulate false
+ * writes them) from the forward's out and lse. rowdot (B, NH, T) is scratch: it receives
+ * sum(dout * out) per query row, which the CPU twin computes as sum(p * dp) in its own scratch.
  */
 export async function attentionBackward(
   rt: GpuRuntime,
@@ -130,6 +147,7 @@ export async function attentionBackward(
   NH: number,
   NKV: number,
   HS: number,
+  accumulate = true,
 ): Promise<void> {
   const call = `attentionBackward (B=${B}, T=${T}, NH=${NH}, NKV=${NKV}, HS=${HS})`;
   const uniforms = attentionUniforms(call, B, T, NH, NKV, HS);
@@ -147,6 +165,7 @@ export async function attentionBackward(
     lse: { have: lse.size / 4, need: B * NH * T },
     rowdot: { have: rowdot.size / 4, need: B * NH * T },
   });
-  await rt.dispatch(backwardDqProgram, [q, k, v, dout, lse, out, dq, rowdot], uniforms);
-  await rt.dispatch(backwardDkvProgram, [q, k, v, dout, lse, rowdot, dk, dv], uniforms);
+  const programs = backwardPrograms.get(accumulate)!;
+  await rt.dispatch(programs.dq, [q, k, v, dout, lse, out, dq, rowdot], uniforms);
+  await rt.dispatch(programs.dkv, [q, k, v, dout, lse, rowdot, dk, dv], uniforms);
 }

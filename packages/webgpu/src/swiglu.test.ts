@@ -38,6 +38,13 @@ describe.skipIf(rt === null)('swiglu on WebGPU', () => {
     assertClose(await g.read(outGpu), out, 1e-6, 'out');
     assertClose(await g.read(dgateGpu), dgate, 1e-6, 'dgate');
     assertClose(await g.read(dupGpu), dup, 1e-6, 'dup');
+
+    // accumulate false: dgate and dup are written over what they hold (the sums above)
+    const [dgateFresh, dupFresh] = [new Float32Array(n), new Float32Array(n)];
+    swigluBackwardCpu(dgateFresh, dupFresh, dout, gate, up, n);
+    await swigluBackward(g, dgateGpu, dupGpu, g.upload('dout', dout), gateGpu, upGpu, n, false);
+    assertClose(await g.read(dgateGpu), dgateFresh, 1e-6, 'dgate written');
+    assertClose(await g.read(dupGpu), dupFresh, 1e-6, 'dup written');
   });
 
   it('matches silu by hand and rejects short buffers', async () => {

@@ -11,6 +11,7 @@ function swigluProgram(
   entryPoint: 'swiglu_forward' | 'swiglu_backward',
   inputs: string[],
   outputs: string[],
+  constants: Record<string, number | boolean> = {},
 ): Program {
   return {
     name: entryPoint,
@@ -21,13 +22,19 @@ function swigluProgram(
       ...outputs.map((name) => ({ name, kind: 'storage' as const })),
     ],
     uniforms: [{ name: 'n', type: 'u32' }],
-    constants: { WG: workgroupSize },
+    constants: { WG: workgroupSize, ...constants },
     dispatch: ({ n }) => elementwiseGrid(n, workgroupSize),
   };
 }
 
 const forwardProgram = swigluProgram('swiglu_forward', ['gate', 'up'], ['out']);
-const backwardProgram = swigluProgram('swiglu_backward', ['gate', 'up', 'dout'], ['dgate', 'dup']);
+/** The backward adding into dgate and dup (true) or writing them (false). */
+const backwardPrograms = new Map(
+  [true, false].map((accumulate) => [
+    accumulate,
+    swigluProgram('swiglu_backward', ['gate', 'up', 'dout'], ['dgate', 'dup'], { ACCUMULATE: accumulate }),
+  ]),
+);
 
 /** out (N, F) = silu(gate) * up. */
 export async function swigluForward(
@@ -46,7 +53,10 @@ export async function swigluForward(
   await rt.dispatch(forwardProgram, [gate, up, out], { n });
 }
 
-/** Backward (accumulates): dgate += dout * up * silu'(gate), dup += dout * silu(gate). */
+/**
+ * Backward: dgate += dout * up * silu'(gate), dup += dout * silu(gate); with accumulate false it
+ * writes them (=) instead.
+ */
 export async function swigluBackward(
   rt: GpuRuntime,
   dgate: GPUBuffer, // (N, F)
@@ -55,6 +65,7 @@ export async function swigluBackward(
   gate: GPUBuffer, // (N, F)
   up: GPUBuffer, // (N, F)
   n: number,
+  accumulate = true,
 ): Promise<void> {
   const need = { need: n };
   assertCapacity(`swigluBackward (n=${n})`, {
@@ -64,5 +75,5 @@ export async function swigluBackward(
     gate: { have: gate.size / 4, ...need },
     up: { have: up.size / 4, ...need },
   });
-  await rt.dispatch(backwardProgram, [gate, up, dout, dgate, dup], { n });
+  await rt.dispatch(backwardPrograms.get(accumulate)!, [gate, up, dout, dgate, dup], { n });
 }

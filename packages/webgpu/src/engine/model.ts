@@ -415,9 +415,7 @@ export class GpuModel {
     const a = acts.layers[k];
     // MLP block; the residual passes dres through unchanged, the norm path adds to it.
     await this.projectBackward(k, 'down_proj', acts.dh, acts.dres, a.h, true);
-    await fillZero(rt, acts.dgate);
-    await fillZero(rt, acts.dup);
-    await swigluBackward(rt, acts.dgate, acts.dup, acts.dh, a.gate, a.up, N * F);
+    await swigluBackward(rt, acts.dgate, acts.dup, acts.dh, a.gate, a.up, N * F, false);
     await this.projectBackward(k, 'gate_proj', acts.dln, acts.dgate, a.ln2, true);
     await this.projectBackward(k, 'up_proj', acts.dln, acts.dup, a.ln2, false);
     await rmsnormBackward(
@@ -433,9 +431,6 @@ export class GpuModel {
     );
     // attention block
     await this.projectBackward(k, 'o_proj', acts.dattOut, acts.dres, a.attOut, true);
-    await fillZero(rt, acts.dq);
-    await fillZero(rt, acts.dk);
-    await fillZero(rt, acts.dv);
     await attentionBackward(
       rt,
       acts.dq,
@@ -453,6 +448,7 @@ export class GpuModel {
       NH,
       NKV,
       HS,
+      false,
     );
     await ropeBackward(rt, acts.dq, acts.cos, acts.sin, B, T, NH, HS);
     await ropeBackward(rt, acts.dk, acts.cos, acts.sin, B, T, NKV, HS);

@@ -11,12 +11,14 @@
 // (equal to sum(p * dp), the flash-attention identity): attention_backward_dq does one query row,
 // dq += sum_s ds k_s, and stores D; attention_backward_dkv then does one KEY row (b, s, kvh), looping
 // over the query rows t >= s of every head of its group: dk += sum ds q_t, dv += sum p dout_t. Every
-// output element has one writer, so no atomics. Rows are read as vec4, hence 4 | HS <= 4 MAX_HS4.
+// output element has one writer, so no atomics; with ACCUMULATE false the backward writes dq, dk and dv
+// (= instead of +=), which spares zeroing them first. Rows are read as vec4, hence 4 | HS <= 4 MAX_HS4.
 
 const MAX_HS4 = 32u; // head sizes up to 128
 const LOWEST = -3.0e38; // below any score, so exp(LOWEST - score) is 0 (WGSL has no infinities)
 
 override WG: u32 = 64;
+override ACCUMULATE: bool = true;
 
 struct Uniforms {
   B: u32,
@@ -155,7 +157,11 @@ fn attention_backward_dq(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
   for (var j = 0u; j < hs4; j++) {
-    dq[row + j] += dq_acc[j];
+    if (ACCUMULATE) {
+      dq[row + j] += dq_acc[j];
+    } else {
+      dq[row + j] = dq_acc[j];
+    }
   }
 }
 
@@ -208,7 +214,12 @@ fn attention_backward_dkv(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
   for (var j = 0u; j < hs4; j++) {
-    dk[kv + j] += dk_acc[j];
-    dv[kv + j] += dv_acc[j];
+    if (ACCUMULATE) {
+      dk[kv + j] += dk_acc[j];
+      dv[kv + j] += dv_acc[j];
+    } else {
+      dk[kv + j] = dk_acc[j];
+      dv[kv + j] = dv_acc[j];
+    }
   }
 }

@@ -1,8 +1,9 @@
 // The LLaMA MLP's gated activation, as the CPU twin packages/model/src/cpu/swiglu.ts:
-// out = silu(gate) * up with silu(g) = g * sigmoid(g), and its backward, which accumulates.
+// out = silu(gate) * up with silu(g) = g * sigmoid(g), and its backward, which accumulates (or writes).
 // Elementwise over n = N * F values, one invocation per element.
 
 override WG: u32 = 64;
+override ACCUMULATE: bool = true;
 
 struct Uniforms {
   n: u32,
@@ -33,6 +34,7 @@ fn swiglu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 }
 
 // dgate += dout * up * silu'(gate) with silu'(g) = sigmoid(g) (1 + g (1 - sigmoid(g))); dup += dout * silu(gate).
+// With ACCUMULATE false it writes them (= instead of +=), which spares zeroing them first.
 @compute @workgroup_size(WG)
 fn swiglu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
@@ -41,6 +43,13 @@ fn swiglu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   }
   let g = gate[i];
   let sig = sigmoid(g);
-  dgate[i] += dout[i] * up[i] * sig * (1.0 + g * (1.0 - sig));
-  dup[i] += dout[i] * g * sig;
+  let dg = dout[i] * up[i] * sig * (1.0 + g * (1.0 - sig));
+  let du = dout[i] * g * sig;
+  if (ACCUMULATE) {
+    dgate[i] += dg;
+    dup[i] += du;
+  } else {
+    dgate[i] = dg;
+    dup[i] = du;
+  }
 }
