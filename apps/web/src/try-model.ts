@@ -54,13 +54,20 @@ export async function loadOnnxModel(url: string, init?: RequestInit): Promise<Lo
 }
 
 /**
- * Greedy answer of the model to `instruction` (and optional `input`) in the instruction format;
+ * Greedy answer of the model to `instruction` (and optional `input`) in the instruction format,
+ * never repeating an n-gram of noRepeatNgram tokens when that is above 0 (as `define` is scored);
  * onText gets the answer so far after every new token. Returns the answer and its token count.
  */
 export async function generate(
   model: LoadedOnnxModel,
   tokenizer: InstructionTokenizer & Pick<PrufedTokenizer, 'decode'>,
-  request: { instruction: string; input: string; maxNewTokens: number; maxLength: number },
+  request: {
+    instruction: string;
+    input: string;
+    maxNewTokens: number;
+    maxLength: number;
+    noRepeatNgram: number;
+  },
   onText: (text: string, tokens: number) => void,
 ): Promise<{ text: string; tokens: number }> {
   const bos = tokenizer.bosId === undefined ? [] : [tokenizer.bosId];
@@ -73,6 +80,7 @@ export async function generate(
     eosId: tokenizer.eosId,
     padId: tokenizer.padId,
     maxLength: request.maxLength,
+    noRepeatNgram: request.noRepeatNgram,
     onToken: (_, token) => {
       answer.push(token);
       onText(decode(), answer.length);

@@ -2,11 +2,14 @@
 // format, answered by the current global model of a tier (merged ONNX from the server) with
 // onnxruntime-web in this browser, the answer streamed token by token, and which execution provider
 // (webgpu or wasm) ran it. ONNX Runtime is loaded only when Generate is first pressed.
-import { TASK_INSTRUCTIONS } from '@prufed/model';
+import { noRepeatNgram, TASK_INSTRUCTIONS } from '@prufed/model';
 import { type FormEvent, useState } from 'react';
 import type { fetchTokenizer } from '../volunteer';
 
 type Tokenizer = Awaited<ReturnType<typeof fetchTokenizer>>;
+
+/** The n-gram the panel's repeat blocking bans: define's, the task its default prompt asks. */
+const BLOCKED_NGRAM = noRepeatNgram.define;
 
 export interface TryModelProps {
   /** The tier whose latest global answers. */
@@ -44,6 +47,8 @@ export function TryModel({ tier, modelUrl, requestInit, tokenizer, maxLength }: 
       input: String(form.get('input')),
       maxNewTokens: Number(form.get('maxNewTokens')),
       maxLength,
+      // small models fall into loops ("a person who is a person who is ...")
+      noRepeatNgram: form.get('blockRepeats') === null ? 0 : BLOCKED_NGRAM,
     };
     setRun({ phase: 'loading' });
     try {
@@ -81,6 +86,9 @@ export function TryModel({ tier, modelUrl, requestInit, tokenizer, maxLength }: 
         </label>
         <label>
           New tokens <input name="maxNewTokens" type="number" min={1} max={256} defaultValue={24} size={4} />
+        </label>
+        <label title={`Greedy decoding that never repeats ${BLOCKED_NGRAM} tokens in a row it already wrote`}>
+          <input name="blockRepeats" type="checkbox" defaultChecked /> No repeated {BLOCKED_NGRAM}-grams
         </label>
         <button type="submit" disabled={busy}>
           Generate
