@@ -4,6 +4,8 @@
 //   (pos, category, hypernym): how much of those tasks the word's ending alone gives;
 // - hypernym with the category known: each test word answered with its category's most frequent
 //   train hypernym, an optimistic floor for a model that knows categories but no hypernyms;
+// - hypernym by gloss retrieval (gloss-retrieval.ts): the train answer named by the corpus line whose
+//   definition is most like the word's own, how much of the task the pretraining text holds;
 // - the instruction format and antonyms: for the prefix pairs (`excited` / `unexcited`), how often the
 //   answer's tokens are the prefix's tokens followed by the word's tokens as the prompt holds it.
 // Prints JSON. Options: --model DIR (tokenizer), --data DIR.
@@ -19,6 +21,7 @@ import {
   type TaskRecord,
 } from '@prufed/model';
 import { readTaskRecords } from '../packages/cli/src/task-run';
+import { glossRetrievalGuesses } from './gloss-retrieval';
 
 const { values } = parseArgs({
   options: {
@@ -111,6 +114,10 @@ console.log(
         hypernym: suffixBaseline(hypTrain, hypTest),
       },
       hypernymByCategory: hypernymByCategory(hypTrain, hypTest),
+      hypernymByGlossRetrieval: exactMatch(
+        hypTest,
+        glossRetrievalGuesses(readFileSync(join(data, 'corpus.txt'), 'utf8'), hypTrain, hypTest),
+      ),
       antonymPrefixTokens: antonymPrefixTokens([...antTrain, ...antTest]),
     },
     null,
