@@ -103,6 +103,19 @@ describe.skipIf('unavailable' in gpu)('pretraining backends: WebGPU engine vs CP
     expect(relative(lg.loss, lc.loss)).toBeLessThanOrEqual(1e-3);
   });
 
+  it('a batch without targets updates nothing on either engine', async () => {
+    const masked = batch(4);
+    masked.labels.fill(-100);
+    for (const backend of [g, cpu]) {
+      const result = await backend.step(masked, adamw, 4);
+      expect(result).toMatchObject({ tokens: 0, gradNorm: 0 });
+    }
+    const before = { params: Float32Array.from(hostGpu.params), m: Float32Array.from(hostCpu.m) };
+    await Promise.all([g.sync(), cpu.sync()]);
+    expect(hostGpu.params).toEqual(before.params);
+    expect(hostCpu.m).toEqual(before.m);
+  });
+
   it('auto times both engines and keeps the faster; cpu and webgpu force one', async () => {
     const auto = await createBackend('auto', config, fresh(), 1, batch(3));
     try {

@@ -56,7 +56,7 @@ export interface StepResult extends LossResult {
 
 /** The weights and AdamW moments of a run, and the step that updates them. */
 export interface PretrainBackend {
-  /** One optimizer step (AdamW's step count `step`, from 1) on the batch. */
+  /** One optimizer step (AdamW's step count `step`, from 1) on the batch; none where it has no targets. */
   step(batch: Batch, adamw: AdamWConfig, step: number): Promise<StepResult>;
   /** Gradients of the batch at the current weights, applied to nothing (timing, tests). */
   gradients(batch: Batch): Promise<LossResult>;

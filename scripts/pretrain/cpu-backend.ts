@@ -33,6 +33,7 @@ export class CpuBackend implements PretrainBackend {
   async step(batch: Batch, adamw: AdamWConfig, step: number): Promise<StepResult> {
     const { pool, host } = this;
     const result = await pool.gradients(batch);
+    if (result.tokens === 0) return { ...result, gradNorm: 0 }; // nothing to learn from: no update
     const gradNorm = Math.sqrt(sumOfSquares(pool.grads));
     const gradScale = clipCoefficient(gradNorm, adamw.maxGradNorm);
     for (const entry of this.layout) {

@@ -63,6 +63,7 @@ export class GpuBackend implements PretrainBackend {
   async step(batch: Batch, adamw: AdamWConfig, step: number): Promise<StepResult> {
     const { rt, model } = this.engine;
     const result = await this.engine.computeGradients(batch);
+    if (result.tokens === 0) return { ...result, gradNorm: 0 }; // nothing to learn from: no update
     const grads = model.baseTrainables.map((t) => ({ buffer: t.grad, n: t.n }));
     const norm = rt.arena.buffer('pretrain/norm', 2 * 4); // (2) norm, clip coefficient
     const partials = rt.arena.buffer(
