@@ -7,7 +7,8 @@
 //                               majority-class and copy-the-prompt baselines on the same test records.
 // Usage:
 //   npx tsx scripts/model-report.ts [--model public/models/prufed-tiny] [--out docs/results/model]
-//     [--tasks define,pos] [--steps 150] [--limit 100] [--jobs 2] [--skip-layers]
+//     [--tasks define,pos] [--steps 150] [--limit 100] [--jobs 2] [--skip-layers] [--engine cpu|webgpu]
+// --engine is passed to `prufed finetune` and `prufed eval` (webgpu: on a GPU machine, with --jobs 1).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -49,6 +50,7 @@ const { values } = parseArgs({
     'layer-limit': { type: 'string', default: '100' },
     jobs: { type: 'string', default: String(Math.max(1, os.cpus().length)) },
     'skip-layers': { type: 'boolean', default: false },
+    engine: { type: 'string', default: 'cpu' },
   },
 });
 
@@ -193,6 +195,9 @@ function records(task: TaskName, split: string) {
   return parseTaskJsonl(readFileSync(file, 'utf8'), file);
 }
 
+/** The engine flag of the spawned commands: none for the CPU default, so the printed commands stay as before. */
+const engineArgs = values.engine === 'cpu' ? [] : ['--engine', values.engine!];
+
 async function taskReport(task: TaskName): Promise<TaskReport> {
   const adapterDir = shown(join(workDir, task));
   const finetuneArgs = [
@@ -209,6 +214,7 @@ async function taskReport(task: TaskName): Promise<TaskReport> {
       values['seq-len']!,
     ],
     ...['--seed', '0', '--out', adapterDir],
+    ...engineArgs,
   ];
   log(`${task}: ${commandLine(finetuneArgs)}`);
   const trained = await prufed(finetuneArgs);
@@ -221,6 +227,7 @@ async function taskReport(task: TaskName): Promise<TaskReport> {
     ...['--model', model!, '--adapter', `${adapterDir}/adapter_model.safetensors`, '--task', task],
     ...['--split', 'test', '--limit', values.limit!, '--max-new-tokens', String(maxNewTokens[task])],
     ...(noRepeatNgram[task] > 0 ? ['--block-repeats', String(noRepeatNgram[task])] : []),
+    ...engineArgs,
   ];
   log(`${task}: ${commandLine(evalArgs)}`);
   const evaluated = await prufed(evalArgs);
@@ -290,9 +297,12 @@ load average ${before.loadAverage} at the start. Wall times include other jobs r
 
 /** The fine-tuning settings as model-report options. */
 function settingsArgs(): string {
-  return ['steps', 'batch-size', 'lr', 'rank', 'alpha', 'seq-len', 'limit']
-    .map((k) => `--${k} ${values[k as keyof typeof values]}`)
-    .join(' ');
+  return [
+    ...['steps', 'batch-size', 'lr', 'rank', 'alpha', 'seq-len', 'limit'].map(
+      (k) => `--${k} ${values[k as keyof typeof values]}`,
+    ),
+    ...engineArgs,
+  ].join(' ');
 }
 
 /**
@@ -329,10 +339,10 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   if (tasks.length > 0) {
     const settings = Object.fromEntries(
-      ['steps', 'batch-size', 'lr', 'rank', 'alpha', 'seq-len', 'limit'].map((k) => [
-        k,
-        values[k as keyof typeof values],
-      ]),
+      ['steps', 'batch-size', 'lr', 'rank', 'alpha', 'seq-len', 'limit']
+        .map((k) => [k, values[k as keyof typeof values]])
+        // the engine only where it is not the default, so tables made before the flag stay comparable
+        .concat(values.engine === 'cpu' ? [] : [['engine', values.engine]]),
     );
     // Tasks run earlier with the same model and settings stay in the table (a run may cover some
     // tasks, e.g. one task again); other settings start a fresh table.
