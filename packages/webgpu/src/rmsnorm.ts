@@ -12,7 +12,11 @@ const maxWorkgroups = 65535;
 
 type RmsnormEntry = 'rmsnorm_forward' | 'rmsnorm_backward' | 'rmsnorm_backward_weight';
 
-function rmsnormProgram(entryPoint: RmsnormEntry, bindings: [string, BindingKind][]): Program {
+function rmsnormProgram(
+  entryPoint: RmsnormEntry,
+  bindings: [string, BindingKind][],
+  constants: Record<string, number | boolean> = {},
+): Program {
   return {
     name: entryPoint,
     source,
@@ -23,7 +27,7 @@ function rmsnormProgram(entryPoint: RmsnormEntry, bindings: [string, BindingKind
       { name: 'C', type: 'u32' },
       { name: 'eps', type: 'f32' },
     ],
-    constants: { WG: workgroupSize },
+    constants: { WG: workgroupSize, ...constants },
     dispatch: ({ N, C }) => [
       Math.ceil((entryPoint === 'rmsnorm_backward_weight' ? C : N) / workgroupSize),
       1,
@@ -45,10 +49,15 @@ const backwardInputs: [string, BindingKind][] = [
   ['rstd', 'read-only-storage'],
 ];
 const backwardProgram = rmsnormProgram('rmsnorm_backward', [...backwardInputs, ['dinp', 'storage']]);
-const backwardWeightProgram = rmsnormProgram('rmsnorm_backward_weight', [
-  ...backwardInputs,
-  ['dweight', 'storage'],
-]);
+/** The weight gradient adding into dweight (true) or writing it (false). */
+const backwardWeightPrograms = new Map(
+  [true, false].map((accumulate) => [
+    accumulate,
+    rmsnormProgram('rmsnorm_backward_weight', [...backwardInputs, ['dweight', 'storage']], {
+      ACCUMULATE: accumulate,
+    }),
+  ]),
+);
 
 function checkRows(call: string, N: number): void {
   if (Math.ceil(N / workgroupSize) > maxWorkgroups)
@@ -79,7 +88,10 @@ export async function rmsnormForward(
   await rt.dispatch(forwardProgram, [inp, weight, out, rstd], { N, C, eps });
 }
 
-/** Backward (accumulates): dinp (N, C) += ..., dweight (C) += ... unless null (frozen weight). */
+/**
+ * Backward (accumulates): dinp (N, C) += ..., dweight (C) += ... unless null (frozen weight); with
+ * freshWeight, dweight = ... (its only contribution, which spares zeroing it first).
+ */
 export async function rmsnormBackward(
   rt: GpuRuntime,
   dinp: GPUBuffer, // (N, C)
@@ -90,6 +102,7 @@ export async function rmsnormBackward(
   rstd: GPUBuffer, // (N)
   N: number,
   C: number,
+  freshWeight = false,
 ): Promise<void> {
   const call = `rmsnormBackward (N=${N}, C=${C})`;
   checkRows(call, N);
@@ -103,5 +116,6 @@ export async function rmsnormBackward(
   });
   const inputs = [inp, weight, dout, rstd];
   await rt.dispatch(backwardProgram, [...inputs, dinp], { N, C, eps: 0 });
-  if (dweight !== null) await rt.dispatch(backwardWeightProgram, [...inputs, dweight], { N, C, eps: 0 });
+  if (dweight === null) return;
+  await rt.dispatch(backwardWeightPrograms.get(!freshWeight)!, [...inputs, dweight], { N, C, eps: 0 });
 }

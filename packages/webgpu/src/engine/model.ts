@@ -149,7 +149,7 @@ export class GpuModel {
   lora: GpuLoraState | null = null;
   private readonly weights: ModelParams<GPUBuffer>;
   private readonly dweights: ModelParams<GPUBuffer> | null;
-  /** Base gradients whose first writer overwrites them (no zeroing needed; see computeGradients). */
+  /** Base gradients whose only (or first) writer overwrites them: no zeroing needed (computeGradients). */
   private readonly freshGrads: Set<GPUBuffer>;
   private acts: Activations | null = null;
   private readonly baseGroup: BufferGroup;
@@ -178,7 +178,13 @@ export class GpuModel {
     this.dweights = this.grads === null ? null : this.views(this.grads);
     const dw = this.dweights;
     this.freshGrads = new Set(
-      dw === null ? [] : [dw.lmHead, ...dw.layers.flatMap((layer) => Object.values(layer.proj))],
+      dw === null
+        ? []
+        : [
+            dw.lmHead,
+            dw.finalNorm,
+            ...dw.layers.flatMap((layer) => [layer.inputNorm, layer.postNorm, ...Object.values(layer.proj)]),
+          ],
     );
   }
 
@@ -428,6 +434,7 @@ export class GpuModel {
       a.ln2Rstd,
       N,
       C,
+      true,
     );
     // attention block
     await this.projectBackward(k, 'o_proj', acts.dattOut, acts.dres, a.attOut, true);
@@ -465,6 +472,7 @@ export class GpuModel {
       a.ln1Rstd,
       N,
       C,
+      true,
     );
   }
 
@@ -527,8 +535,8 @@ export class GpuModel {
   async computeGradients(batch: Batch): Promise<GPUBuffer> {
     const loss = await this.forwardLoss(batch);
     const { rt } = this;
-    // the projections and the LM head write their weights' gradients afresh (the LM head before the
-    // embedding adds to the same buffer when they are tied); norm gains and an untied embedding add
+    // the projections, the norms and the LM head write their weights' gradients afresh (the LM head
+    // before the embedding adds to the same buffer when they are tied); an untied embedding adds
     for (const grad of this.grads ?? []) if (!this.freshGrads.has(grad)) await fillZero(rt, grad);
     // the packed adapter's padding must stay zero: one fill of the whole buffer
     for (const t of this.lora?.trainables ?? []) await fillZero(rt, t.grad);
@@ -567,6 +575,7 @@ export class GpuModel {
       acts.lnfRstd,
       N,
       C,
+      true,
     );
     for (let k = this.keptLayers.length - 1; k >= 0; k--) await this.layerBackward(k);
     if (dw !== null) await embeddingBackward(rt, dw.embed, acts.dres, acts.tokens!, N, C);

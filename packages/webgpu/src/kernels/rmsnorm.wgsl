@@ -2,9 +2,10 @@
 // out = inp * rstd * weight with rstd = 1 / sqrt(mean(inp^2) + eps), and its backward, which
 // accumulates like the CPU twin (packages/model/src/cpu/rmsnorm.ts). One invocation per row. The
 // weight gradient sums over rows, so it is a separate entry point with one invocation per column
-// (only needed when the norm weights train).
+// (only needed when the norm weights train); with ACCUMULATE false it writes dweight instead of adding.
 
 override WG: u32 = 64;
+override ACCUMULATE: bool = true;
 
 struct Uniforms {
   N: u32,
@@ -63,7 +64,7 @@ fn rmsnorm_backward(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
-// dweight += sum over rows of dout * inp * rstd.
+// dweight += sum over rows of dout * inp * rstd (= with ACCUMULATE false).
 @compute @workgroup_size(WG)
 fn rmsnorm_backward_weight(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
@@ -74,5 +75,9 @@ fn rmsnorm_backward_weight(@builtin(global_invocation_id) gid: vec3u) {
   for (var n = 0u; n < u.N; n++) {
     sum += dout[n * u.C + c] * inp[n * u.C + c] * rstd_saved[n];
   }
-  dweight[c] += sum;
+  if (ACCUMULATE) {
+    dweight[c] += sum;
+  } else {
+    dweight[c] = sum;
+  }
 }
