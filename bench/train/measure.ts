@@ -22,6 +22,20 @@ export interface Measured extends RunnerReport {
   peakShare: number | null;
 }
 
+/** The issue's target for the large shape: PruFed's WebGPU step at half the adapter's matmul peak. */
+export const largeShapePeakShareTarget = 0.5;
+
+/** The target line of a runner on the large shape, or none when it has no peak share (not run, CPU). */
+export function largeShapeTargetLine(results: Measured[], runner: string, label: string): string[] {
+  const large = results.find((r) => r.shape === 'large' && r.runner === runner);
+  if (large?.peakShare == null) return [];
+  const met = large.peakShare >= largeShapePeakShareTarget;
+  return [
+    `large: ${label} at ${(100 * large.peakShare).toFixed(0)}% of the adapter's matmul peak ` +
+      `(target >= ${100 * largeShapePeakShareTarget}%: ${met ? 'met' : 'NOT met'})`,
+  ];
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;

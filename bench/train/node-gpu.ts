@@ -9,7 +9,7 @@
 import os from 'node:os';
 import { createCpuEngine } from '@prufed/model';
 import { makeBenchCase } from './case';
-import { benchSummary, crossCheck, type Measured, measure } from './measure';
+import { benchSummary, crossCheck, largeShapeTargetLine, type Measured, measure } from './measure';
 import { type NodePeak, runWebGpuNode } from './node-runner';
 import { benchCommandLine } from './options';
 import { prepareEngine, runSteps } from './runners';
@@ -49,7 +49,6 @@ for (const shape of shapes) {
 }
 
 const problems = crossCheck(results, 'prufed-cpu');
-const large = results.find((r) => r.shape === 'large' && r.runner === 'prufed-webgpu-node');
 const summary = benchSummary({
   loadBefore,
   started,
@@ -59,12 +58,7 @@ const summary = benchSummary({
   results,
   skipped,
   problems,
-  targets:
-    large?.peakShare == null
-      ? []
-      : [
-          `large: PruFed WebGPU (Node) at ${(100 * large.peakShare).toFixed(0)}% of the adapter's matmul peak`,
-        ],
+  targets: largeShapeTargetLine(results, 'prufed-webgpu-node', 'PruFed WebGPU (Node)'),
 });
 
 if (json) {
