@@ -506,27 +506,9 @@ export interface CostModel {
 }
 
 /**
- * A rough wall-time estimate of the cells still to run, assuming the work of a variant scales with
- * its depth and greedy decoding runs to the task's max new tokens.
+ * Estimated seconds of one cell: scoring a task before fine-tuning, or training a group and scoring it,
+ * assuming a variant's work scales with its depth and greedy decoding runs to the task's max new tokens.
  */
-export function estimateSeconds(
-  config: PruningStudyConfig,
-  numLayers: number,
-  variants: number[][],
-  cost: CostModel,
-): number {
-  const cell = cellSeconds(config, numLayers, cost);
-  const groups = trainingGroups(config);
-  return variants.reduce(
-    (sum, layers) =>
-      sum +
-      config.tasks.reduce((s, task) => s + cell.before(layers, task), 0) +
-      config.seeds.length * groups.reduce((s, group) => s + cell.after(layers, group), 0),
-    0,
-  );
-}
-
-/** Estimated seconds of one cell: scoring a task before fine-tuning, or training a group and scoring it. */
 export function cellSeconds(config: PruningStudyConfig, numLayers: number, cost: CostModel) {
   const evalSeconds = (task: TaskName) =>
     config.limit * (cost.lossRecord + maxNewTokens[task] * cost.decodeToken);
