@@ -2,7 +2,7 @@
 // definition is most like the word's own definition (TF-IDF cosine over definition words, stopwords
 // dropped), among the lines that name an answer seen in the train split; that name is the guess. It
 // measures how much of the task the pretraining text holds in a form a model could retrieve.
-import type { TaskRecord } from '@prufed/model';
+import { parseCorpusLine, type TaskRecord } from '@prufed/model';
 
 const STOPWORDS = new Set(
   'a an the of or and to in on by for with as from that which who is are be being been its it this at into than any especially usually etc something someone'.split(
@@ -16,26 +16,19 @@ interface CorpusLine {
   vector: Map<string, number>;
 }
 
-/** "bank, depository: definition. example: ..." -> names and definition words. */
-function parseLine(line: string): { names: string[]; words: string[] } {
-  const colon = line.indexOf(': ');
-  const names = line
-    .slice(0, colon)
-    .split(', ')
-    .map((name) => name.toLowerCase());
-  const definition = line.slice(colon + 2).split(' example: ')[0];
-  const words = definition
+/** A corpus line's names (lowercased) and its definition's words less the stopwords; null if it is none. */
+function parseLine(line: string): { names: string[]; words: string[] } | null {
+  const parts = parseCorpusLine(line);
+  if (parts === null) return null;
+  const words = parts.definition
     .toLowerCase()
     .split(/[^a-z']+/)
     .filter((w) => w.length > 0 && !STOPWORDS.has(w));
-  return { names, words };
+  return { names: parts.names.map((name) => name.toLowerCase()), words };
 }
 
 function tfidfLines(corpus: string): CorpusLine[] {
-  const parsed = corpus
-    .split('\n')
-    .filter((line) => line.includes(': '))
-    .map(parseLine);
+  const parsed = corpus.split('\n').flatMap((line) => parseLine(line) ?? []);
   const documents = new Map<string, number>();
   for (const { words } of parsed)
     for (const w of new Set(words)) documents.set(w, (documents.get(w) ?? 0) + 1);

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { acceptedAnswers, greedyDecode, loadTokenizer } from '@prufed/model';
+import { acceptedAnswers, greedyDecode, loadTokenizer, parseCorpusLine } from '@prufed/model';
 import { readModelDir } from '@prufed/model/node';
 import { createEngine } from '../packages/cli/src/engines';
 import { readTaskRecords } from '../packages/cli/src/task-run';
@@ -32,12 +32,13 @@ if (tokenizerJson === undefined) {
 }
 const tokenizer = loadTokenizer(tokenizerJson);
 const lines = readFileSync(join(values.data!, 'corpus.txt'), 'utf8').split('\n');
-/** The corpus line that names `word` among its first words, split at the colon. */
+/** The corpus line that names `word`: what the model is given (the names and the colon) and what it read after. */
 const lineOf = (word: string) => {
   for (const line of lines) {
-    const colon = line.indexOf(': ');
-    if (colon > 0 && line.slice(0, colon).toLowerCase().split(', ').includes(word)) {
-      return { start: line.slice(0, colon + 1), gloss: line.slice(colon + 2) };
+    const parts = parseCorpusLine(line);
+    if (parts?.names.some((name) => name.toLowerCase() === word)) {
+      const start = `${parts.names.join(', ')}:`;
+      return { start, gloss: line.slice(start.length + 1) };
     }
   }
   return undefined;

@@ -12,6 +12,7 @@ import {
   type LlamaWeights,
   llamaTensorSpecs,
   loadTokenizer,
+  noRepeatNgram,
   ordinaryTokenRange,
   packedBatch,
   packLines,
@@ -85,17 +86,17 @@ export async function exportModel(
 
   const engine = createCpuEngine();
   await engine.loadVariant(shipped.weights, { keptLayers: layers });
-  // plain greedy, and with repeated trigrams blocked as the define task is scored
+  // plain greedy, and with repeated n-grams blocked as the define task is scored (noRepeatNgram.define: 3)
   const samples: string[] = [];
   const blockedSamples: string[] = [];
   for (const prompt of samplePrompts) {
     const ids = tokenizer.encode(prompt);
-    for (const [list, noRepeatNgram] of [
+    for (const [list, blocked] of [
       [samples, 0],
-      [blockedSamples, 3],
+      [blockedSamples, noRepeatNgram.define],
     ] as const) {
       const generated = await greedyDecode(engine, ids, 40, eosId, config.maxPositionEmbeddings, {
-        noRepeatNgram,
+        noRepeatNgram: blocked,
       });
       list.push(`${prompt}${tokenizer.decode(generated)}`);
     }

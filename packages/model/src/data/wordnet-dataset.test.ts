@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseTaskJsonl, type TaskRecord } from './task';
 import {
   buildWordnetDataset,
+  parseCorpusLine,
   readWordnetSources,
   WORDNET_BUILD_CONFIG,
   type WordnetBuildConfig,
@@ -104,6 +105,14 @@ describe('buildWordnetDataset on a miniature WordNet', () => {
     expect(allTrain.get('corpus.txt')).toContain("run: move fast by using legs. example: don't run.\n");
     expect(allTrain.get('corpus-valid.txt')).toBe('');
     expect(allTrain.get('LICENSE')).toBe('Mini licence, line one.\nLine two.\n');
+  });
+
+  it('parses its own corpus lines back into names and definition', () => {
+    const lines = allTrain.get('corpus.txt')!.split('\n').filter(Boolean);
+    const dog = lines.map(parseCorpusLine).find((parts) => parts?.names.includes('dog'));
+    expect(dog).toEqual({ names: ['dog', 'domestic dog'], definition: 'a domesticated canine.' });
+    expect(lines.every((line) => parseCorpusLine(line) !== null)).toBe(true);
+    expect(parseCorpusLine('no colon here')).toBeNull();
   });
 
   it('keeps test and validation lemmas out of the training corpus', () => {

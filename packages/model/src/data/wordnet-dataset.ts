@@ -291,6 +291,22 @@ function heldOutMatcher(texts: ReadonlySet<string>): (text: string) => boolean {
 /** The words a corpus line names before its definition: the synset's first three. */
 const CORPUS_LINE_WORDS = 3;
 
+/** A corpus.txt line taken apart: the words it names (as written) and its definition, examples dropped. */
+export interface CorpusLineParts {
+  names: string[];
+  definition: string;
+}
+
+/** The inverse of corpusLine for its names and definition; null for a line without `: `. */
+export function parseCorpusLine(line: string): CorpusLineParts | null {
+  const colon = line.indexOf(': ');
+  if (colon < 0) return null;
+  return {
+    names: line.slice(0, colon).split(', '),
+    definition: line.slice(colon + 2).split(' example: ')[0],
+  };
+}
+
 /** "bank, depository: definition. example: sentence." with sentence-final punctuation ensured. */
 function corpusLine(synset: WordnetSynset): string {
   const sentence = (text: string) => (/[.!?]$/.test(text) ? text : `${text}.`);
