@@ -45,11 +45,11 @@ describe.skipIf(rt === null)('rmsnorm on WebGPU', () => {
       assertClose(await g.read(dinpGpu), dinp, 1e-5, 'dinp');
       assertClose(await g.read(dweightGpu), dweight, 1e-5, 'dweight');
 
-      // freshWeight: dweight is written over what it holds (the sum above); dinp still adds
+      // accumulateWeight false: dweight is written over what it holds (the sum above); dinp still adds
       const [dinpFresh, dweightFresh] = [dinp.slice(), new Float32Array(C)];
       rmsnormBackwardCpu(dinpFresh, dweightFresh, dout, inp, weight, rstd, N, C);
       const doutGpu = g.upload('dout', dout);
-      await rmsnormBackward(g, dinpGpu, dweightGpu, doutGpu, inpGpu, weightGpu, rstdGpu, N, C, true);
+      await rmsnormBackward(g, dinpGpu, dweightGpu, doutGpu, inpGpu, weightGpu, rstdGpu, N, C, false);
       assertClose(await g.read(dinpGpu), dinpFresh, 1e-5, 'dinp added again');
       assertClose(await g.read(dweightGpu), dweightFresh, 1e-5, 'dweight written');
     });

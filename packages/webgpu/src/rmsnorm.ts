@@ -90,7 +90,7 @@ export async function rmsnormForward(
 
 /**
  * Backward (accumulates): dinp (N, C) += ..., dweight (C) += ... unless null (frozen weight); with
- * freshWeight, dweight = ... (its only contribution, which spares zeroing it first).
+ * accumulateWeight false, dweight = ... (its only contribution, which spares zeroing it first).
  */
 export async function rmsnormBackward(
   rt: GpuRuntime,
@@ -102,7 +102,7 @@ export async function rmsnormBackward(
   rstd: GPUBuffer, // (N)
   N: number,
   C: number,
-  freshWeight = false,
+  accumulateWeight = true,
 ): Promise<void> {
   const call = `rmsnormBackward (N=${N}, C=${C})`;
   checkRows(call, N);
@@ -117,5 +117,5 @@ export async function rmsnormBackward(
   const inputs = [inp, weight, dout, rstd];
   await rt.dispatch(backwardProgram, [...inputs, dinp], { N, C, eps: 0 });
   if (dweight === null) return;
-  await rt.dispatch(backwardWeightPrograms.get(!freshWeight)!, [...inputs, dweight], { N, C, eps: 0 });
+  await rt.dispatch(backwardWeightPrograms.get(accumulateWeight)!, [...inputs, dweight], { N, C, eps: 0 });
 }

@@ -149,8 +149,6 @@ export class GpuModel {
   lora: GpuLoraState | null = null;
   private readonly weights: ModelParams<GPUBuffer>;
   private readonly dweights: ModelParams<GPUBuffer> | null;
-  /** Base gradients whose only (or first) writer overwrites them: no zeroing needed (computeGradients). */
-  private readonly freshGrads: Set<GPUBuffer>;
   private acts: Activations | null = null;
   private readonly baseGroup: BufferGroup;
   private readonly loraGroup: BufferGroup;
@@ -176,16 +174,6 @@ export class GpuModel {
       ? this.entries.map((e) => this.baseGroup.buffer(`grad/${e.name}`, e.size))
       : null;
     this.dweights = this.grads === null ? null : this.views(this.grads);
-    const dw = this.dweights;
-    this.freshGrads = new Set(
-      dw === null
-        ? []
-        : [
-            dw.lmHead,
-            dw.finalNorm,
-            ...dw.layers.flatMap((layer) => [layer.inputNorm, layer.postNorm, ...Object.values(layer.proj)]),
-          ],
-    );
   }
 
   /** The base weights as trainable tensors: empty unless trainBase. */
@@ -434,7 +422,7 @@ export class GpuModel {
       a.ln2Rstd,
       N,
       C,
-      true,
+      false,
     );
     // attention block
     await this.projectBackward(k, 'o_proj', acts.dattOut, acts.dres, a.attOut, true);
@@ -472,7 +460,7 @@ export class GpuModel {
       a.ln1Rstd,
       N,
       C,
-      true,
+      false,
     );
   }
 
@@ -535,17 +523,17 @@ export class GpuModel {
   async computeGradients(batch: Batch): Promise<GPUBuffer> {
     const loss = await this.forwardLoss(batch);
     const { rt } = this;
-    // the projections, the norms and the LM head write their weights' gradients afresh (the LM head
-    // before the embedding adds to the same buffer when they are tied); an untied embedding adds
-    for (const grad of this.grads ?? []) if (!this.freshGrads.has(grad)) await fillZero(rt, grad);
+    const dw = this.dweights;
+    // every base gradient's only writer writes it (projections, norms, the LM head) except the
+    // embedding's, which adds token rows: zeroed unless tied, where the LM head writes it first
+    if (dw !== null && dw.embed !== dw.lmHead) await fillZero(rt, dw.embed);
     // the packed adapter's padding must stay zero: one fill of the whole buffer
     for (const t of this.lora?.trainables ?? []) await fillZero(rt, t.grad);
-    if (this.dweights === null && this.lora === null) return loss;
+    if (dw === null && this.lora === null) return loss;
     const acts = this.acts!;
     const { B, T } = acts;
     const N = B * T;
     const { hiddenSize: C, vocabSize: V } = this.config;
-    const dw = this.dweights;
     const dlogits = acts.logits; // (N, V) in place
     await crossentropyBackward(rt, dlogits, acts.labels!, acts.logitsLse, loss, B, T, V);
     await loraLinearBackward(
@@ -575,7 +563,7 @@ export class GpuModel {
       acts.lnfRstd,
       N,
       C,
-      true,
+      false,
     );
     for (let k = this.keptLayers.length - 1; k >= 0; k--) await this.layerBackward(k);
     if (dw !== null) await embeddingBackward(rt, dw.embed, acts.dres, acts.tokens!, N, C);
