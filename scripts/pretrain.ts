@@ -391,10 +391,12 @@ async function main(): Promise<void> {
     hardware: chosen.hardware,
   };
   state.sittings.push(sitting);
+  let lastSave = performance.now();
   const save = async () => {
     sitting.toStep = state.step;
     await backend.sync();
     saveCheckpoint(checkpointFile, checkpoint);
+    lastSave = performance.now();
   };
   let stopping = false;
   let interruptedAt = 0;
@@ -414,11 +416,11 @@ async function main(): Promise<void> {
   bar.start(state.totalSteps, state.step, { loss: '-', tps: '-' });
   let tokensPerSecond = 0; // moving average
   // every --checkpoint-every steps where given, else every --checkpoint-seconds (a GPU step is 50 ms, a CPU one 0.4 s)
-  let lastSave = performance.now();
+  const everySteps =
+    values['checkpoint-every'] === undefined ? null : Math.max(1, numberOption('checkpoint-every'));
+  const everyMs = 1000 * numberOption('checkpoint-seconds', false);
   const checkpointDue = () =>
-    values['checkpoint-every'] !== undefined
-      ? state.step % Math.max(1, numberOption('checkpoint-every')) === 0
-      : performance.now() - lastSave >= 1000 * numberOption('checkpoint-seconds', false);
+    everySteps !== null ? state.step % everySteps === 0 : performance.now() - lastSave >= everyMs;
   while (state.step < maxSteps && !stopping) {
     const stepStart = performance.now();
     const lr = learningRate(options, state.step, state.totalSteps);
@@ -454,10 +456,7 @@ async function main(): Promise<void> {
       state.wallSeconds += (performance.now() - evalStart) / 1000;
     }
     appendFileSync(logFile, `${JSON.stringify(record)}\n`);
-    if (checkpointDue() || state.step === maxSteps) {
-      await save();
-      lastSave = performance.now();
-    }
+    if (checkpointDue() || state.step === maxSteps) await save();
     const stepRate = (B * T) / ((now - stepStart) / 1000);
     tokensPerSecond = tokensPerSecond === 0 ? stepRate : 0.9 * tokensPerSecond + 0.1 * stepRate;
     bar.update(state.step, { loss: loss.toFixed(3), tps: tokensPerSecond.toFixed(0) });
