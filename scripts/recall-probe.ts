@@ -1,7 +1,8 @@
 // Does a base model recall what it read? For the first N hypernym train words (each defined by a line
 // of corpus.txt, which pretraining read every epoch), the model greedily continues the line's start
 // (`<|bos|>names:`) for 16 tokens; the probe counts continuations that name one of the word's hypernyms
-// (as the gloss often does: `oak: a tree ...`) and that begin with the gloss's first word. Prints JSON
+// (as the gloss often does: `oak: a tree ...`; glossNamesHypernym counts the glosses that do) and that
+// begin with the gloss's first word. Prints JSON
 // with a few continuations. A model that recalls nothing cannot be fine-tuned to answer from memory.
 // Usage: npm run eval:recall [-- --model public/models/prufed-tiny --count 40 --engine cpu]
 import { readFileSync } from 'node:fs';
@@ -47,6 +48,7 @@ const records = (await readTaskRecords(values.data!, 'hypernym', 'train')).slice
 const engine = await createEngine(values.engine!);
 const samples: string[] = [];
 let namesHypernym = 0;
+let glossNamesHypernym = 0; // what the model read: how often the line itself names a hypernym
 let firstWordRight = 0;
 let probed = 0;
 try {
@@ -59,8 +61,10 @@ try {
     const continuation = tokenizer
       .decode(await greedyDecode(engine, prompt, 16, tokenizer.eosId!, 128))
       .trim();
-    const lower = ` ${continuation.toLowerCase()} `;
-    if (acceptedAnswers(record).some((a) => lower.includes(` ${a.toLowerCase()}`))) namesHypernym++;
+    const names = (text: string) =>
+      acceptedAnswers(record).some((a) => ` ${text.toLowerCase()} `.includes(` ${a.toLowerCase()}`));
+    if (names(continuation)) namesHypernym++;
+    if (names(line.gloss)) glossNamesHypernym++;
     if (continuation.split(' ')[0] === line.gloss.split(' ')[0]) firstWordRight++;
     if (samples.length < 6)
       samples.push(`${line.start} ${continuation}   (read: ${line.gloss.slice(0, 60)})`);
@@ -69,5 +73,5 @@ try {
   engine.dispose();
 }
 process.stdout.write(
-  `${JSON.stringify({ model: values.model, probed, namesHypernym, firstWordRight, samples }, null, 2)}\n`,
+  `${JSON.stringify({ model: values.model, probed, namesHypernym, glossNamesHypernym, firstWordRight, samples }, null, 2)}\n`,
 );
