@@ -17,6 +17,7 @@ import {
   formatPrompt,
   formatResponse,
   loadTokenizer,
+  mostFrequentValue,
   scorePredictions,
   type TaskRecord,
 } from '@prufed/model';
@@ -41,24 +42,27 @@ function exactMatch(test: TaskRecord[], guesses: string[]) {
   };
 }
 
-function mostFrequent(values: string[]): string {
-  const counts = new Map<string, number>();
-  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0][0];
+/** The values grouped by key, in order. */
+function groupBy(items: readonly TaskRecord[], keys: (r: TaskRecord) => string[]): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const r of items) {
+    for (const key of keys(r)) {
+      const group = groups.get(key);
+      if (group) group.push(r.output);
+      else groups.set(key, [r.output]);
+    }
+  }
+  return groups;
 }
 
 /** Longest-suffix classifier (suffixes of up to 6 letters seen in train; else the train majority). */
 function suffixBaseline(train: TaskRecord[], test: TaskRecord[]) {
   const maxSuffix = 6;
-  const bySuffix = new Map<string, string[]>();
-  for (const r of train) {
-    for (let n = 1; n <= Math.min(maxSuffix, r.input.length); n++) {
-      const key = r.input.slice(-n);
-      bySuffix.set(key, [...(bySuffix.get(key) ?? []), r.output]);
-    }
-  }
-  const answer = new Map([...bySuffix].map(([key, outputs]) => [key, mostFrequent(outputs)]));
-  const fallback = mostFrequent(train.map((r) => r.output));
+  const bySuffix = groupBy(train, (r) =>
+    Array.from({ length: Math.min(maxSuffix, r.input.length) }, (_, i) => r.input.slice(-(i + 1))),
+  );
+  const answer = new Map([...bySuffix].map(([key, outputs]) => [key, mostFrequentValue(outputs)]));
+  const fallback = mostFrequentValue(train.map((r) => r.output));
   const guess = (word: string) => {
     for (let n = Math.min(maxSuffix, word.length); n >= 1; n--) {
       const found = answer.get(word.slice(-n));
@@ -73,11 +77,10 @@ function suffixBaseline(train: TaskRecord[], test: TaskRecord[]) {
 }
 
 function hypernymByCategory(train: TaskRecord[], test: TaskRecord[]) {
-  const byCategory = new Map<string, string[]>();
-  for (const r of train) byCategory.set(r.category, [...(byCategory.get(r.category) ?? []), r.output]);
+  const byCategory = groupBy(train, (r) => [r.category]);
   const guesses = test.map((r) => {
     const outputs = byCategory.get(r.category);
-    return outputs === undefined ? '' : mostFrequent(outputs);
+    return outputs === undefined ? '' : mostFrequentValue(outputs);
   });
   return exactMatch(test, guesses);
 }

@@ -71,18 +71,20 @@ export function scorePredictions(records: readonly TaskRecord[], predictions: re
 }
 
 /** The most frequent train output (normalised; ties: the smallest string), predicted for every record. */
+/** The most frequent of the values (ties: the alphabetically first); values must not be empty. */
+export function mostFrequentValue(values: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0][0];
+}
+
 export function majorityClassBaseline(
   train: readonly TaskRecord[],
   evaluated: readonly TaskRecord[],
 ): TaskScores {
   if (train.length === 0)
     throw new InputError('majorityClassBaseline: the train split is empty; pass its records.');
-  const counts = new Map<string, number>();
-  for (const record of train) {
-    const key = normalizeAnswer(record.output);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  const [majority] = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0];
+  const majority = mostFrequentValue(train.map((record) => normalizeAnswer(record.output)));
   return scorePredictions(
     evaluated,
     evaluated.map(() => majority),
