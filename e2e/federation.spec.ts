@@ -34,8 +34,16 @@ test('three tiers train two rounds together and the dashboard shows them', async
   browser,
   page,
 }, testInfo) => {
-  // Rounds start only when all three are ready, so every round has every tier.
-  const { round: before } = await runWith({ sampling: { minClients: 3 }, train: { localSteps: 4 } });
+  // Rounds start only when all three are ready, so every round has every tier. The deadline is
+  // not under test here: it is long, so that a page slow in its first round (compiling its WebGPU
+  // kernels beside two other browsers on two cores took CI past 8 s once) still delivers.
+  test.setTimeout(180_000);
+  const roundTimeoutMs = 60_000;
+  const { round: before } = await runWith({
+    sampling: { minClients: 3 },
+    train: { localSteps: 4 },
+    roundTimeoutMs,
+  });
   await control({ type: 'pause' });
   // The address the server prints at start.
   await page.goto(`/dashboard?token=${dashboardToken}`);
@@ -60,6 +68,7 @@ test('three tiers train two rounds together and the dashboard shows them', async
     await expect(page.locator(`[data-testid="round-row"][data-round="${round}"]`)).toHaveAttribute(
       'data-results',
       '3',
+      { timeout: roundTimeoutMs + 10_000 },
     );
   }
   for (const volunteer of volunteers) {

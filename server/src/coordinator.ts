@@ -150,6 +150,8 @@ interface OpenRound {
   tierSums: Map<Tier, TierSum>;
   /** Epoch milliseconds. */
   deadline: number;
+  /** performance.now() at round:start. */
+  startedAt: number;
   /** What each client was sent at round:start, to send again to a client that resumed. */
   starts: Map<string, { info: RoundStartInfo; bytes: Uint8Array }>;
   timer: NodeJS.Timeout;
@@ -667,6 +669,7 @@ export class Coordinator {
       aggregation: this.strategy.openRound(round, this.global),
       tierSums: new Map(),
       deadline,
+      startedAt: performance.now(),
       starts,
       timer: setTimeout(
         () => this.guarded('round deadline', () => this.finishRound()),
@@ -705,7 +708,7 @@ export class Coordinator {
       this.counters.retriedRounds++;
       this.attempt++;
       this.log(
-        `prufed: round ${open.round} made no new global (${open.submitted.size} accepted updates, quorum ${this.settings.minResults}); retrying it`,
+        `prufed: round ${open.round} made no new global (${open.submitted.size} accepted updates, quorum ${this.settings.minResults}; ${failureSummary(open.failed, open.assigned)}) ${secondsSince(open.startedAt)} after its start; retrying it`,
       );
     } else {
       try {
@@ -733,7 +736,7 @@ export class Coordinator {
         this.attempt = 0;
         aggregated = true;
         this.log(
-          `prufed: round ${open.round} aggregated ${open.submitted.size} updates (${open.failed.size} failures)`,
+          `prufed: round ${open.round} aggregated ${open.submitted.size} updates (${failureSummary(open.failed, open.assigned)}) ${secondsSince(open.startedAt)} after its start`,
         );
       } catch (error) {
         this.counters.retriedRounds++;
@@ -906,4 +909,17 @@ function tierMetrics(sums: Map<Tier, TierSum>): Omit<TierRoundMetrics, 'round'>[
       [...sum.metrics].map(([name, { sum: total, weight }]) => [name, total / weight]),
     ),
   }));
+}
+
+/** "0 failures", or each failed client (tier and id) with its reason, for the server's log. */
+export function failureSummary(failed: Map<string, string>, assigned: Map<string, ClientInfo>): string {
+  if (failed.size === 0) return '0 failures';
+  const each = [...failed].map(
+    ([clientId, reason]) => `tier ${assigned.get(clientId)?.tier ?? '?'} client ${clientId}: ${reason}`,
+  );
+  return `${failed.size} failure${failed.size === 1 ? '' : 's'}: ${each.join('; ')}`;
+}
+
+function secondsSince(start: number): string {
+  return `${((performance.now() - start) / 1000).toFixed(1)} s`;
 }

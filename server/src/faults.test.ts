@@ -178,6 +178,12 @@ describe('faults', () => {
         '/api/state',
       );
       expect(state.rounds).toMatchObject([{ round: 1, numResults: 2, numFailures: 1 }]);
+      // The server's log says who failed and why, so a round short of clients can be explained.
+      expect(server.logs.join('\n')).toMatch(
+        new RegExp(
+          `round 1 aggregated 2 updates \\(1 failure: tier c client ${c.clientId}: sent only rejected updates \\(last: norm-too-large: .*\\) \\d+\\.\\d s after its start`,
+        ),
+      );
       expect(state.counters.rejected).toEqual({ 'non-finite': 1, 'norm-too-large': 1 });
       expect(
         maxDifference(await roundAdapter(server, 1), expectedMean(previous, [updateA, updateB])),
