@@ -35,8 +35,8 @@ test('three tiers train two rounds together and the dashboard shows them', async
   page,
 }, testInfo) => {
   // Rounds start only when all three are ready, so every round has every tier. The deadline is
-  // not under test here: it is long, so that a page slow in its first round (compiling its WebGPU
-  // kernels beside two other browsers on two cores took CI past 8 s once) still delivers.
+  // not under test here: it is long, so that a page slowed by two other browsers on two cores still
+  // delivers (before pages compiled their WebGPU kernels at join, round 1 took 10-12 s here).
   test.setTimeout(180_000);
   const roundTimeoutMs = 60_000;
   const { round: before } = await runWith({

@@ -53,6 +53,8 @@ describe('prufed volunteer', () => {
       expect(lines.join('\n')).toMatch(
         /3 local examples from http:.*\/datasets\/wordnet\/define\/train\.jsonl, shard 0 of 2 \(iid, seed 0\) of the define train split/,
       );
+      // It warmed the engine up before it said ready; the warm-up step is not a round's.
+      expect(lines.join('\n')).toMatch(/warm-up step on the cpu engine in \d+\.\d s/);
       const before = await roundAdapter(server, 0);
       const after = await roundAdapter(server, 1);
       // Trained layers moved (B starts at zero, so any step changes it); layer 3 is not in tier b.

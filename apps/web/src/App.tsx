@@ -27,12 +27,20 @@ import {
   type VolunteerSocket,
   workerRoundTrainer,
 } from './volunteer';
-import type { Capabilities, DownloadProgress, LoadedModel } from './worker/api';
+import type { Capabilities, DownloadProgress, EngineKind, LoadedModel } from './worker/api';
 
 type JoinState =
   | { step: 'idle' }
-  | { step: 'joining'; ack?: JoinedAck; progress?: DownloadProgress }
-  | { step: 'joined'; ack: JoinedAck; model: LoadedModel; data: LocalData; resumed: boolean }
+  | { step: 'joining'; ack?: JoinedAck; progress?: DownloadProgress; warmingUp?: EngineKind }
+  | {
+      step: 'joined';
+      ack: JoinedAck;
+      model: LoadedModel;
+      data: LocalData;
+      resumed: boolean;
+      /** Milliseconds of the warm-up step, which compiled the engine's kernels. */
+      warmUpMs: number;
+    }
   | { step: 'failed'; message: string };
 
 /** Set while this tab is joined, so a reload joins again (sessionStorage: per tab, kept on reload). */
@@ -151,7 +159,9 @@ function JoinStatus({ state }: { state: JoinState }) {
           <p data-testid="join-status">
             {state.ack === undefined
               ? 'Connecting to the server…'
-              : `Assigned tier ${state.ack.tier} (layers ${state.ack.keptLayers.join(', ')}); downloading its weights…`}
+              : state.warmingUp === undefined
+                ? `Assigned tier ${state.ack.tier} (layers ${state.ack.keptLayers.join(', ')}); downloading its weights…`
+                : `Tier ${state.ack.tier}'s weights are loaded into the ${state.warmingUp} engine; a warm-up training step compiles its kernels…`}
           </p>
           {state.progress && <DownloadBar progress={state.progress} />}
         </>
@@ -162,7 +172,8 @@ function JoinStatus({ state }: { state: JoinState }) {
           <p data-testid="join-status">
             Joined as {state.ack.clientId}: tier {state.ack.tier}, {state.model.keptLayers.length} of{' '}
             {state.model.config.numHiddenLayers} layers loaded into the {state.model.engine} engine (they need{' '}
-            {bytes(state.model.progress.totalBytes)} of the model's {bytes(state.model.fileBytes)}).
+            {bytes(state.model.progress.totalBytes)} of the model's {bytes(state.model.fileBytes)}). Warm-up
+            step (compiles the engine's kernels): {(state.warmUpMs / 1000).toFixed(1)} s.
             {state.resumed && ' Restored this tab’s checkpoint.'}
             {state.ack.resumedRound !== null &&
               ` Resumed round ${state.ack.resumedRound} where this tab left it.`}
@@ -290,6 +301,13 @@ export function App() {
         loadLocalData(idbOwnDataStore(), ack.data),
       ]);
       if (!stillJoining()) return;
+      // Compiled now, the kernels cost the first round nothing; the server waits for `ready`.
+      setJoin({ step: 'joining', ack, progress: model.progress, warmingUp: model.engine });
+      const warmUpMs = await getTrainer().warmUp(
+        { batchSize: ack.train.batchSize, seqLen: ack.train.seqLen },
+        ack.manifest.lora,
+      );
+      if (!stillJoining()) return;
       const loop = new RoundLoop(
         {
           channel: socketChannel(connection),
@@ -303,7 +321,7 @@ export function App() {
         restored,
       );
       forwardRoundEvents(connection, loop);
-      setJoin({ step: 'joined', ack, model, data, resumed: restored !== undefined });
+      setJoin({ step: 'joined', ack, model, data, resumed: restored !== undefined, warmUpMs });
       // A failed round loop ends the connection, so the server does not wait for this device.
       running.current = loop.run().catch((error: Error) => {
         if (stillJoining()) setJoin({ step: 'failed', message: `training stopped: ${error.message}` });

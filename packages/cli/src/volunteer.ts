@@ -33,6 +33,7 @@ import {
   parseTaskJsonl,
   Rng,
   type TaskRecord,
+  warmUpTraining,
 } from '@prufed/model';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { io, type Socket } from 'socket.io-client';
@@ -164,6 +165,12 @@ export async function runVolunteer(options: VolunteerOptions): Promise<Volunteer
     let roundsEnded = 0;
     try {
       await engine.loadVariant(weights, { keptLayers });
+      // Kernels compiled now cost the first round nothing (see warmUpTraining).
+      const warmUpStarted = performance.now();
+      await warmUpTraining(engine, config, keptLayers, hello.train, manifest.lora);
+      log(
+        `volunteer ${clientId}: warm-up step on the ${engine.kind} engine in ${((performance.now() - warmUpStarted) / 1000).toFixed(1)} s`,
+      );
       socket.emit('ready');
       for (;;) {
         const event = await next();

@@ -20,5 +20,6 @@ export * from './safetensors';
 export * from './safetensors-range';
 export * from './tensor';
 export * from './tokenizer';
+export * from './warm-up';
 export * from './weights';
 export * from './weights-load';

@@ -1,7 +1,15 @@
 // The typed API of the trainer Web Worker, shared by the worker (which implements it) and the page
 // (which reaches it through comlink). Callbacks cross as Comlink.proxy; batches and adapter bytes
 // cross as transferred buffers, never copies.
-import type { AdamWConfig, Batch, LlamaConfig, LoraConfig, LossResult, TrainStepResult } from '@prufed/model';
+import type {
+  AdamWConfig,
+  Batch,
+  LlamaConfig,
+  LoraConfig,
+  LossResult,
+  TrainStepResult,
+  WarmUpShape,
+} from '@prufed/model';
 
 /** The training engines a worker can build; engines.ts says which ones this build has. */
 export type EngineKind = 'cpu' | 'webgpu';
@@ -62,6 +70,12 @@ export interface TrainerApi {
   probe(): Promise<Capabilities>;
   /** Downloads (or reads from the cache) the kept layers' weights and loads them into a new engine. */
   loadModel(request: LoadRequest, onProgress?: (progress: DownloadProgress) => void): Promise<LoadedModel>;
+  /**
+   * One training step on a throwaway adapter and a batch of the rounds' shape, so that the engine
+   * compiles its kernels before the device says ready (warm-up.ts); milliseconds it took. The next
+   * setAdapter replaces that adapter.
+   */
+  warmUp(shape: WarmUpShape, lora: LoraConfig): Promise<number>;
   /** Sets the adapter from PEFT safetensors bytes (what round:start carries) and resets its optimizer. */
   setAdapter(peftSafetensors: Uint8Array, lora: LoraConfig): Promise<void>;
   /** One forward + backward + AdamW step on the adapter. */

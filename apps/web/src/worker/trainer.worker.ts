@@ -6,8 +6,10 @@ import {
   adapterToPeft,
   httpFetchRange,
   InputError,
+  type LlamaConfig,
   parseLlamaConfig,
   type TrainingEngine,
+  warmUpTraining,
 } from '@prufed/model';
 import * as Comlink from 'comlink';
 import type { LoadedModel, TrainerApi } from './api';
@@ -17,6 +19,8 @@ import { type ByteStore, openIdbByteStore } from './weight-cache';
 import { cachingFetchRange, downloadVariantWeights } from './weights-download';
 
 let engine: TrainingEngine | null = null;
+/** The variant in `engine`. */
+let variant: { config: LlamaConfig; keptLayers: number[] } | null = null;
 let store: Promise<ByteStore> | null = null;
 
 function weightStore(): Promise<ByteStore> {
@@ -74,11 +78,20 @@ const trainer: TrainerApi = {
     });
     engine?.dispose();
     engine = null;
+    variant = null;
     const next = await createEngine(kind);
     await next.loadVariant(weights, { keptLayers });
     engine = next;
+    variant = { config, keptLayers: [...keptLayers] };
     const loaded: LoadedModel = { config, keptLayers: [...keptLayers], engine: kind, fileBytes, progress };
     return loaded;
+  },
+
+  async warmUp(shape, lora) {
+    const started = performance.now();
+    const loaded = loadedEngine();
+    await warmUpTraining(loaded, variant!.config, variant!.keptLayers, shape, lora);
+    return performance.now() - started;
   },
 
   async setAdapter(peftSafetensors, lora) {
