@@ -1,9 +1,9 @@
-// Prepares a loaded engine for training before a volunteer (page or CLI) says `ready`: one training step on a
-// throwaway adapter and a batch of the round's shape makes the WebGPU engine compile the kernels of
-// a step (36 pipelines for the e2e model: 3 s on SwiftShader in Node, 4 s in headless Chromium,
-// while later steps take 0.1 s), so the compilation does not eat into a round's deadline. Kernels
-// depend on the batch shape only through a few skinny-matmul variants, so steps of other lengths
-// rarely compile more. The round's setAdapter then replaces the adapter and resets the optimizer.
+// Prepares a loaded engine for training before a volunteer (page or CLI) says `ready`: one
+// training step on a throwaway adapter and a batch of the round's shape makes the WebGPU engine
+// compile the kernels of a step (36 pipelines for the e2e model; about 3 s on SwiftShader, where a
+// later step takes 0.1 s), so the compilation does not eat into a round's deadline. Kernels depend
+// on the batch shape only through a few skinny-matmul variants, so steps of other lengths rarely
+// compile more. The round's setAdapter then replaces the adapter and resets the optimizer.
 import { makeBatch } from './batch';
 import type { LlamaConfig } from './config';
 import { type Batch, defaultAdamW, type TrainingEngine } from './engine';
