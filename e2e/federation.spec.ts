@@ -179,6 +179,7 @@ test('a volunteer reloaded mid-round resumes its round from IndexedDB and the ro
 
 test('a volunteer whose socket goes silent mid-round, still open, is failed at the deadline', async ({
   browser,
+  page,
 }) => {
   // Long enough for the two live pages to deliver 6 steps on a loaded 2-core machine, WebGPU
   // (SwiftShader) included, while the silenced one stays open past it.
@@ -216,5 +217,18 @@ test('a volunteer whose socket goes silent mid-round, still open, is failed at t
     .toBe(2);
   expect(Date.now() - startedBefore).toBeGreaterThanOrEqual(timeoutMs);
   expect((await apiState()).rounds.find((metrics) => metrics.round === round)?.numFailures).toBe(1);
+  // The state and the dashboard's rounds table say which client failed and why.
+  const silent = /^Joined as (\S+):/.exec(
+    (await volunteers[1].getByTestId('join-status').textContent()) ?? '',
+  )?.[1];
+  expect((await apiState()).failures.filter((failure) => failure.round === round)).toEqual([
+    { round, clientId: silent, reason: 'missed the deadline' },
+  ]);
+  await page.goto(`/dashboard?token=${dashboardToken}`);
+  const failures = page.locator(
+    `[data-testid="round-row"][data-round="${round}"] [data-testid="round-failures"]`,
+  );
+  await failures.locator('summary').click();
+  await expect(failures).toContainText(`${silent!.slice(0, 8)}: missed the deadline`);
   await closeAll(volunteers);
 });

@@ -877,6 +877,7 @@ export class Coordinator {
       settings: this.settings,
       clients: [...this.volunteers.values()].map((volunteer) => this.summary(volunteer)),
       rounds: this.options.store.roundMetrics(),
+      failures: this.options.store.roundFailures(),
       modelId: this.options.manifest.modelId,
       tiers: this.options.tierPlan.layers,
       tierMetrics: this.options.store.tierMetrics(),

@@ -46,6 +46,7 @@ async function connectAll(url: string, tiers: ('a' | 'b' | 'c')[]): Promise<Prot
 interface State {
   round: number;
   rounds: { round: number; numResults: number; numFailures: number }[];
+  failures: { round: number; clientId: string; reason: string }[];
   counters: { retriedRounds: number };
 }
 
@@ -178,6 +179,14 @@ describe('faults', () => {
         '/api/state',
       );
       expect(state.rounds).toMatchObject([{ round: 1, numResults: 2, numFailures: 1 }]);
+      // The dashboard's state names the failed client and why.
+      expect(state.failures).toEqual([
+        {
+          round: 1,
+          clientId: c.clientId,
+          reason: expect.stringMatching(/^sent only rejected updates \(last: norm-too-large: /),
+        },
+      ]);
       // The server's log says who failed and why, so a round short of clients can be explained.
       expect(server.logs.join('\n')).toMatch(
         new RegExp(

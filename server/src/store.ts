@@ -8,7 +8,7 @@
 // as eval_loss and eval_<metric>.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import type { RoundMetrics, ServerState, Tier, TierRoundMetrics } from '@prufed/fl';
+import type { RoundFailure, RoundMetrics, ServerState, Tier, TierRoundMetrics } from '@prufed/fl';
 import {
   adapterFromPeft,
   adapterToPeft,
@@ -341,6 +341,16 @@ export class Store {
       coverage: JSON.parse(row.coverage),
       clientMetrics: JSON.parse(row.client_metrics),
     }));
+  }
+
+  /** The clients that failed each completed round of the current run, by round then client id. */
+  roundFailures(): RoundFailure[] {
+    return this.db
+      .prepare(
+        `SELECT round, client_id AS clientId, reason FROM round_clients
+         WHERE run_id = ? AND outcome = 'failed' ORDER BY round, client_id`,
+      )
+      .all(this.runId) as RoundFailure[];
   }
 
   /**

@@ -202,6 +202,14 @@ export interface ClientSummary {
   lastLoss: number | null;
 }
 
+/** A client that was assigned a completed round and did not deliver, and why. */
+export interface RoundFailure {
+  round: number;
+  clientId: string;
+  /** E.g. "missed the deadline", "sent only rejected updates (last: ...)". */
+  reason: string;
+}
+
 /** One tier's aggregate of one completed round. */
 export interface TierRoundMetrics {
   round: number;
@@ -221,6 +229,8 @@ export interface DashboardState {
   clients: ClientSummary[];
   /** Metrics of every finished round that made a new global, oldest first. */
   rounds: RoundMetrics[];
+  /** The failed clients of those rounds, by round. */
+  failures: RoundFailure[];
   modelId: string;
   /** Kept original layers of each enabled tier. */
   tiers: Partial<Record<Tier, number[]>>;

@@ -32,6 +32,7 @@ import {
   readToken,
   tierSeries,
 } from './dashboard-data';
+import { RoundFailures } from './RoundFailures';
 
 type DashboardSocket = Socket<DashboardServerToClientEvents, DashboardClientToServerEvents>;
 
@@ -371,7 +372,12 @@ export function Dashboard() {
                   >
                     <td>{round.round}</td>
                     <td>{round.numResults}</td>
-                    <td>{round.numFailures}</td>
+                    <td>
+                      <RoundFailures
+                        count={round.numFailures}
+                        failures={state.failures.filter((failure) => failure.round === round.round)}
+                      />
+                    </td>
                     <td>{round.totalSamples}</td>
                     <td data-testid="round-tier-loss">
                       {tierRows
