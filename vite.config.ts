@@ -20,7 +20,8 @@ export default defineConfig({
         // @prufed/onnx imports onnxruntime-web dynamically so that Node code that only exports or
         // runs onnxruntime-node (the server, the CLI) never loads it; in the app try-model.ts
         // imports it itself inside the same lazily loaded chunk, so no split is lost.
-        if (warning.code === 'INEFFECTIVE_DYNAMIC_IMPORT' && warning.message.includes('onnxruntime-web')) return;
+        if (warning.code === 'INEFFECTIVE_DYNAMIC_IMPORT' && warning.message.includes('onnxruntime-web'))
+          return;
         warn(warning);
       },
       input: {
