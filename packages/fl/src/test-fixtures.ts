@@ -35,16 +35,4 @@ export function client(id: string, tier: Tier, keptLayers: number[]): ClientInfo
   return { id, tier, keptLayers };
 }
 
-/** Largest |x - y| over every tensor of two adapters with the same keys. */
-export function maxAbsDiff(x: LoraAdapter, y: LoraAdapter): number {
-  let max = 0;
-  for (const [key, pair] of x.weights) {
-    const other = y.weights.get(key)!;
-    for (const factor of ['A', 'B'] as const) {
-      pair[factor].data.forEach((v, i) => {
-        max = Math.max(max, Math.abs(v - other[factor].data[i]));
-      });
-    }
-  }
-  return max;
-}
+export { maxAbsDiff } from '@prufed/model/testing';

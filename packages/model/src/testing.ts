@@ -5,6 +5,7 @@
 // V vocab, B batch, T tokens, R LoRA rank.
 import type { LlamaConfig } from './config';
 import { InputError } from './errors';
+import type { LoraAdapter } from './lora';
 
 /** A model's sizes in dimension letters. */
 export interface ModelDims {
@@ -83,4 +84,18 @@ export function benchModelShape(name: string): BenchShape {
 /** The model a benchmark shape trains: tied embeddings like the shipped model, sequences up to max(T, 256). */
 export function benchLlamaConfig(shape: BenchShape): LlamaConfig {
   return llamaConfigOf({ ...shape, maxPositions: Math.max(shape.T, 256), tied: true });
+}
+
+/** Largest |x - y| over every tensor of two adapters with the same keys. */
+export function maxAbsDiff(x: LoraAdapter, y: LoraAdapter): number {
+  let max = 0;
+  for (const [key, pair] of x.weights) {
+    const other = y.weights.get(key)!;
+    for (const factor of ['A', 'B'] as const) {
+      pair[factor].data.forEach((v, i) => {
+        max = Math.max(max, Math.abs(v - other[factor].data[i]));
+      });
+    }
+  }
+  return max;
 }

@@ -15,7 +15,7 @@ import {
   warmUpBatch,
   warmUpTraining,
 } from '@prufed/model';
-import { tinyLlamaConfig } from '@prufed/model/testing';
+import { maxAbsDiff, tinyLlamaConfig } from '@prufed/model/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireNodeDevice } from '../node-gpu';
 import { createWebGpuEngine, type WebGpuEngine } from './engine';
@@ -54,19 +54,6 @@ async function trainRound(engine: TrainingEngine) {
   return { steps, adapter: await engine.readAdapter() };
 }
 
-function maxDifference(a: LoraAdapter, b: LoraAdapter): number {
-  let max = 0;
-  for (const [key, pair] of a.weights) {
-    const other = b.weights.get(key)!;
-    for (const factor of ['A', 'B'] as const) {
-      pair[factor].data.forEach((value, i) => {
-        max = Math.max(max, Math.abs(value - other[factor].data[i]));
-      });
-    }
-  }
-  return max;
-}
-
 describe('warmUpBatch', () => {
   it('is the round shape with every position a target', () => {
     const batch = warmUpBatch(config, shape);
@@ -88,7 +75,7 @@ describe('warmUpTraining on the CPU engine', () => {
     await warmUpTraining(warmed, config, keptLayers, shape, lora);
     const [a, b] = [await trainRound(warmed), await trainRound(cold)];
     expect(a.steps).toEqual(b.steps);
-    expect(maxDifference(a.adapter, b.adapter)).toBe(0);
+    expect(maxAbsDiff(a.adapter, b.adapter)).toBe(0);
     for (const engine of [warmed, cold]) engine.dispose();
   });
 });
@@ -120,6 +107,6 @@ describe.skipIf('unavailable' in acquired)('warmUpTraining on the WebGPU engine'
       expect(Math.abs(step.loss - b.steps[k].loss)).toBeLessThan(1e-6 * b.steps[k].loss);
       expect(Math.abs(step.gradNorm - b.steps[k].gradNorm)).toBeLessThan(1e-5 * b.steps[k].gradNorm);
     }
-    expect(maxDifference(a.adapter, b.adapter)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(a.adapter, b.adapter)).toBeLessThan(1e-6);
   });
 });
