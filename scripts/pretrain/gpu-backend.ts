@@ -7,8 +7,6 @@ import {
   adamwUpdate,
   adapterLabel,
   createWebGpuEngine,
-  globalGradNorm,
-  gradNormPartials,
   readGradNorm,
   type WebGpuEngine,
 } from '@prufed/webgpu';
@@ -64,13 +62,7 @@ export class GpuBackend implements PretrainBackend {
     const { rt, model } = this.engine;
     const result = await this.engine.computeGradients(batch);
     if (result.tokens === 0) return { ...result, gradNorm: 0 }; // nothing to learn from: no update
-    const grads = model.baseTrainables.map((t) => ({ buffer: t.grad, n: t.n }));
-    const norm = rt.arena.buffer('pretrain/norm', 2 * 4); // (2) norm, clip coefficient
-    const partials = rt.arena.buffer(
-      'pretrain/partials',
-      4 * grads.reduce((n, g) => n + gradNormPartials(g.n), 0),
-    );
-    await globalGradNorm(rt, norm, partials, grads, adamw.maxGradNorm);
+    const norm = await this.engine.clippedGradNorm(model.baseTrainables, adamw.maxGradNorm);
     for (const [i, entry] of this.layout.entries()) {
       await adamwUpdate(
         rt,

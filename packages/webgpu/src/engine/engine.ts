@@ -117,12 +117,7 @@ export class WebGpuEngine implements TrainingEngine {
     const base = model.baseTrainables;
     const trainables = [...lora, ...base];
     if (result.tokens === 0 || trainables.length === 0) return { ...result, gradNorm: 0 };
-    const { arena } = this.rt;
-    const norm = arena.buffer('optimizer/norm', 2 * 4); // (2) norm, clip coefficient
-    const partialCount = trainables.reduce((sum, t) => sum + gradNormPartials(t.n), 0);
-    const partials = arena.buffer('optimizer/partials', partialCount * 4);
-    const grads = trainables.map((t) => ({ buffer: t.grad, n: t.n }));
-    await globalGradNorm(this.rt, norm, partials, grads, optimizer.maxGradNorm);
+    const norm = await this.clippedGradNorm(trainables, optimizer.maxGradNorm);
     if (lora.length > 0) {
       this.loraOptimizer ??= await this.newOptimizerState('lora', lora);
       await this.step(lora, this.loraOptimizer, optimizer, norm);
@@ -132,6 +127,20 @@ export class WebGpuEngine implements TrainingEngine {
       await this.step(base, this.baseOptimizer, optimizer, norm);
     }
     return { ...result, gradNorm: await readGradNorm(this.rt, norm) };
+  }
+
+  /**
+   * The global L2 norm of the trainables' gradients and its clip coefficient for maxGradNorm, in a
+   * GPU buffer of two floats that adamwUpdate takes (readGradNorm reads the norm back).
+   */
+  async clippedGradNorm(trainables: readonly GpuTrainable[], maxGradNorm: number): Promise<GPUBuffer> {
+    const { arena } = this.rt;
+    const norm = arena.buffer('optimizer/norm', 2 * 4); // (2) norm, clip coefficient
+    const partialCount = trainables.reduce((sum, t) => sum + gradNormPartials(t.n), 0);
+    const partials = arena.buffer('optimizer/partials', partialCount * 4);
+    const grads = trainables.map((t) => ({ buffer: t.grad, n: t.n }));
+    await globalGradNorm(this.rt, norm, partials, grads, maxGradNorm);
+    return norm;
   }
 
   private async newOptimizerState(group: string, trainables: GpuTrainable[]): Promise<OptimizerState> {
