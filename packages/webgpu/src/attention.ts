@@ -2,7 +2,7 @@
 // order of the CPU twins attentionForward / attentionBackward in @prufed/model.
 // Dimension letters: B batch, T tokens, NH query heads, NKV kv heads, HS head size.
 import { InputError } from '@prufed/model';
-import { assertCapacity, type BindingKind, type Program } from './program';
+import { assertCapacity, type BindingKind, byAccumulate, type Program } from './program';
 import type { GpuRuntime } from './runtime';
 
 const source = new URL('./kernels/attention.wgsl', import.meta.url);
@@ -66,15 +66,10 @@ const backwardDkvBindings: [string, BindingKind][] = [
   ['dv', 'storage'],
 ];
 /** The backward's two kernels, adding into dq, dk, dv (true) or writing them (false). */
-const backwardPrograms = new Map(
-  [true, false].map((accumulate) => [
-    accumulate,
-    {
-      dq: attentionProgram('attention_backward_dq', backwardDqBindings, accumulate),
-      dkv: attentionProgram('attention_backward_dkv', backwardDkvBindings, accumulate),
-    },
-  ]),
-);
+const backwardPrograms = byAccumulate((accumulate) => ({
+  dq: attentionProgram('attention_backward_dq', backwardDqBindings, accumulate),
+  dkv: attentionProgram('attention_backward_dkv', backwardDkvBindings, accumulate),
+}));
 
 /** Checks the head layout and returns the uniforms of a call. */
 function attentionUniforms(
@@ -165,7 +160,7 @@ export async function attentionBackward(
     lse: { have: lse.size / 4, need: B * NH * T },
     rowdot: { have: rowdot.size / 4, need: B * NH * T },
   });
-  const programs = backwardPrograms.get(accumulate)!;
+  const programs = backwardPrograms(accumulate);
   await rt.dispatch(programs.dq, [q, k, v, dout, lse, out, dq, rowdot], uniforms);
   await rt.dispatch(programs.dkv, [q, k, v, dout, lse, rowdot, dk, dv], uniforms);
 }

@@ -37,6 +37,16 @@ export function programKey(program: Program): string {
   return `${program.name}:${program.source.pathname.split('/').pop()}:${program.entryPoint}:${constants}`;
 }
 
+/**
+ * The two variants of a kernel with an ACCUMULATE override, built once: `make(true)` adds into its
+ * outputs, `make(false)` writes them (which spares zeroing them first).
+ */
+export function byAccumulate<T>(make: (accumulate: boolean) => T): (accumulate: boolean) => T {
+  const adds = make(true);
+  const writes = make(false);
+  return (accumulate) => (accumulate ? adds : writes);
+}
+
 /** Bytes of the uniform struct, rounded up to WGSL's 16-byte struct alignment for uniforms. */
 export function uniformByteSize(program: Program): number {
   return Math.max(16, Math.ceil((program.uniforms.length * 4) / 16) * 16);

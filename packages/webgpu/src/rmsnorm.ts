@@ -1,7 +1,7 @@
 // RMSNorm forward and backward on the GPU (kernels/rmsnorm.wgsl), with the argument order of the CPU
 // twins rmsnormForward / rmsnormBackward in @prufed/model. N = B * T rows of C channels.
 import { InputError } from '@prufed/model';
-import { assertCapacity, type BindingKind, type Program } from './program';
+import { assertCapacity, type BindingKind, byAccumulate, type Program } from './program';
 import type { GpuRuntime } from './runtime';
 
 const source = new URL('./kernels/rmsnorm.wgsl', import.meta.url);
@@ -50,13 +50,10 @@ const backwardInputs: [string, BindingKind][] = [
 ];
 const backwardProgram = rmsnormProgram('rmsnorm_backward', [...backwardInputs, ['dinp', 'storage']]);
 /** The weight gradient adding into dweight (true) or writing it (false). */
-const backwardWeightPrograms = new Map(
-  [true, false].map((accumulate) => [
-    accumulate,
-    rmsnormProgram('rmsnorm_backward_weight', [...backwardInputs, ['dweight', 'storage']], {
-      ACCUMULATE: accumulate,
-    }),
-  ]),
+const backwardWeightProgram = byAccumulate((accumulate) =>
+  rmsnormProgram('rmsnorm_backward_weight', [...backwardInputs, ['dweight', 'storage']], {
+    ACCUMULATE: accumulate,
+  }),
 );
 
 function checkRows(call: string, N: number): void {
@@ -117,5 +114,5 @@ export async function rmsnormBackward(
   const inputs = [inp, weight, dout, rstd];
   await rt.dispatch(backwardProgram, [...inputs, dinp], { N, C, eps: 0 });
   if (dweight === null) return;
-  await rt.dispatch(backwardWeightPrograms.get(accumulateWeight)!, [...inputs, dweight], { N, C, eps: 0 });
+  await rt.dispatch(backwardWeightProgram(accumulateWeight), [...inputs, dweight], { N, C, eps: 0 });
 }

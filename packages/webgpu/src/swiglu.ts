@@ -1,7 +1,7 @@
 // SwiGLU forward and backward on the GPU (kernels/swiglu.wgsl), with the argument order of the CPU
 // twins swigluForward / swigluBackward in @prufed/model. n = N * F elements.
 import { elementwiseGrid } from './elementwise';
-import { assertCapacity, type Program } from './program';
+import { assertCapacity, byAccumulate, type Program } from './program';
 import type { GpuRuntime } from './runtime';
 
 const source = new URL('./kernels/swiglu.wgsl', import.meta.url);
@@ -29,11 +29,8 @@ function swigluProgram(
 
 const forwardProgram = swigluProgram('swiglu_forward', ['gate', 'up'], ['out']);
 /** The backward adding into dgate and dup (true) or writing them (false). */
-const backwardPrograms = new Map(
-  [true, false].map((accumulate) => [
-    accumulate,
-    swigluProgram('swiglu_backward', ['gate', 'up', 'dout'], ['dgate', 'dup'], { ACCUMULATE: accumulate }),
-  ]),
+const backwardProgram = byAccumulate((accumulate) =>
+  swigluProgram('swiglu_backward', ['gate', 'up', 'dout'], ['dgate', 'dup'], { ACCUMULATE: accumulate }),
 );
 
 /** out (N, F) = silu(gate) * up. */
@@ -75,5 +72,5 @@ export async function swigluBackward(
     gate: { have: gate.size / 4, ...need },
     up: { have: up.size / 4, ...need },
   });
-  await rt.dispatch(backwardPrograms.get(accumulate)!, [gate, up, dout, dgate, dup], { n });
+  await rt.dispatch(backwardProgram(accumulate), [gate, up, dout, dgate, dup], { n });
 }
