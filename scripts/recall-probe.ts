@@ -2,8 +2,8 @@
 // of corpus.txt, which pretraining read every epoch), the model greedily continues the line's start
 // (`<|bos|>names:`) for 16 tokens; the probe counts continuations that name one of the word's hypernyms
 // (as the gloss often does: `oak: a tree ...`; glossNamesHypernym counts the glosses that do) and that
-// begin with the gloss's first word. Prints JSON
-// with a few continuations. A model that recalls nothing cannot be fine-tuned to answer from memory.
+// begin with the gloss's first word. Prints JSON with a few continuations. A model that recalls
+// nothing cannot be fine-tuned to answer from memory.
 // Usage: npm run eval:recall [-- --model public/models/prufed-tiny --count 40 --engine cpu]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -913,7 +913,7 @@ function tierMetrics(sums: Map<Tier, TierSum>): Omit<TierRoundMetrics, 'round'>[
 }
 
 /** "0 failures", or each failed client (tier and id) with its reason, for the server's log. */
-export function failureSummary(failed: Map<string, string>, assigned: Map<string, ClientInfo>): string {
+function failureSummary(failed: Map<string, string>, assigned: Map<string, ClientInfo>): string {
   if (failed.size === 0) return '0 failures';
   const each = [...failed].map(
     ([clientId, reason]) => `tier ${assigned.get(clientId)?.tier ?? '?'} client ${clientId}: ${reason}`,

@@ -70,7 +70,6 @@ export function scorePredictions(records: readonly TaskRecord[], predictions: re
   return { count: records.length, exactMatch: em / n, f1: f1 / n };
 }
 
-/** The most frequent train output (normalised; ties: the smallest string), predicted for every record. */
 /** The most frequent of the values (ties: the alphabetically first); values must not be empty. */
 export function mostFrequentValue(values: readonly string[]): string {
   const counts = new Map<string, number>();
@@ -78,6 +77,7 @@ export function mostFrequentValue(values: readonly string[]): string {
   return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0][0];
 }
 
+/** The most frequent train output (normalised; ties: the smallest string), predicted for every record. */
 export function majorityClassBaseline(
   train: readonly TaskRecord[],
   evaluated: readonly TaskRecord[],
