@@ -19,9 +19,9 @@ import {
   type LoraAdapter,
   type LoraConfig,
   makeBatch,
-  Rng,
 } from '@prufed/model';
 import { readModelDir } from '@prufed/model/node';
+import { withRandomB } from '@prufed/model/testing';
 import { type createWebSession, exportOnnx, type onnxLogits } from '@prufed/onnx';
 import { modelDir } from './fixture';
 
@@ -43,11 +43,7 @@ const rtol = 1e-4;
 
 /** An adapter with B random too: a fresh one has B = 0, which would leave the merge untested. */
 function randomAdapter(adapter: LoraAdapter): LoraAdapter {
-  const rng = new Rng(5);
-  for (const pair of adapter.weights.values()) {
-    for (let i = 0; i < pair.B.data.length; i++) pair.B.data[i] = 0.05 * rng.normal();
-  }
-  return adapter;
+  return withRandomB(adapter, 5, 0.05);
 }
 
 /** The URL of the built try-model chunk (the webServer's vite build writes dist/web/assets). */

@@ -18,9 +18,9 @@ import {
   type LoraAdapter,
   type LoraConfig,
   makeBatch,
-  Rng,
 } from '@prufed/model';
 import { readModelDir } from '@prufed/model/node';
+import { withRandomB } from '@prufed/model/testing';
 import { modelDir, modelUrl } from './fixture';
 
 const keptLayers = [0, 2];
@@ -32,11 +32,7 @@ const rows = [
 
 /** An adapter with B random too: a fresh one has B = 0, which hides the LoRA path from the loss and zeroes dA. */
 function randomAdapter(adapter: LoraAdapter): LoraAdapter {
-  const rng = new Rng(5);
-  for (const pair of adapter.weights.values()) {
-    for (let i = 0; i < pair.B.data.length; i++) pair.B.data[i] = 0.05 * rng.normal();
-  }
-  return adapter;
+  return withRandomB(adapter, 5, 0.05);
 }
 
 /** Largest |actual - expected| over every A and B of two adapters with the same keys. */

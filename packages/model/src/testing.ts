@@ -6,6 +6,7 @@
 import type { LlamaConfig } from './config';
 import { InputError } from './errors';
 import type { LoraAdapter } from './lora';
+import { Rng } from './rng';
 
 /** A model's sizes in dimension letters. */
 export interface ModelDims {
@@ -98,4 +99,16 @@ export function maxAbsDiff(x: LoraAdapter, y: LoraAdapter): number {
     }
   }
   return max;
+}
+
+/**
+ * Gives every B factor of the adapter normal(0, std) entries drawn from Rng(seed), in place, and
+ * returns it: a fresh adapter's B = 0 hides the LoRA path from the loss and makes every dA zero.
+ */
+export function withRandomB(adapter: LoraAdapter, seed: number, std: number): LoraAdapter {
+  const rng = new Rng(seed);
+  for (const pair of adapter.weights.values()) {
+    for (let i = 0; i < pair.B.data.length; i++) pair.B.data[i] = std * rng.normal();
+  }
+  return adapter;
 }

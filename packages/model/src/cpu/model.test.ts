@@ -6,7 +6,7 @@ import { initLoraAdapter, randomLlamaWeights } from '../init';
 import { type LoraAdapter, loraModules } from '../lora';
 import { Rng } from '../rng';
 import type { FloatArray } from '../tensor';
-import { llamaConfigOf, tinyLlamaConfig } from '../testing';
+import { llamaConfigOf, tinyLlamaConfig, withRandomB } from '../testing';
 import type { LlamaWeights } from '../weights';
 import { gradCheck, gradError, gradTolerance, sampleIndices } from './gradcheck';
 import { CpuModel } from './model';
@@ -31,11 +31,7 @@ function makeBatch(config: LlamaConfig, T: number, seed: number): Batch {
 /** An adapter with random B as well, so that dA is not trivially zero. */
 function randomAdapter(config: LlamaConfig, layers: number[], seed: number): LoraAdapter {
   const adapter = initLoraAdapter(config, { r: 2, alpha: 4, targetModules: [...loraModules] }, layers, seed);
-  const rng = new Rng(seed + 1);
-  for (const pair of adapter.weights.values()) {
-    for (let i = 0; i < pair.B.data.length; i++) pair.B.data[i] = 0.3 * rng.normal();
-  }
-  return adapter;
+  return withRandomB(adapter, seed + 1, 0.3);
 }
 
 function weightsOf(config: LlamaConfig, seed: number): LlamaWeights {

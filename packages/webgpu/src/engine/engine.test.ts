@@ -21,10 +21,9 @@ import {
   type LoraAdapter,
   loraKey,
   loraModules,
-  Rng,
   randomLlamaWeights,
 } from '@prufed/model';
-import { tinyLlamaConfig } from '@prufed/model/testing';
+import { tinyLlamaConfig, withRandomB } from '@prufed/model/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GpuError } from '../gpu-device';
 import { acquireNodeDevice } from '../node-gpu';
@@ -46,11 +45,7 @@ const optimizer: AdamWConfig = { ...defaultAdamW, lr: 1e-2 };
  */
 function adapterFor(keptLayers: number[]): LoraAdapter {
   const adapter = initLoraAdapter(config, { r: 3, alpha: 6, targetModules: [...loraModules] }, keptLayers, 3);
-  const rng = new Rng(11);
-  for (const pair of adapter.weights.values()) {
-    for (let i = 0; i < pair.B.data.length; i++) pair.B.data[i] = 0.05 * rng.normal();
-  }
-  return adapter;
+  return withRandomB(adapter, 11, 0.05);
 }
 
 /** B = 2, T = 16, pseudo-random tokens; row 1's last three targets masked. */

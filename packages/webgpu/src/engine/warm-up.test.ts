@@ -15,7 +15,7 @@ import {
   warmUpBatch,
   warmUpTraining,
 } from '@prufed/model';
-import { maxAbsDiff, tinyLlamaConfig } from '@prufed/model/testing';
+import { maxAbsDiff, tinyLlamaConfig, withRandomB } from '@prufed/model/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireNodeDevice } from '../node-gpu';
 import { createWebGpuEngine, type WebGpuEngine } from './engine';
@@ -28,12 +28,7 @@ const shape = { batchSize: 2, seqLen: 24 };
 
 /** The round's adapter: B random, so that the LoRA path shapes the loss. */
 function roundAdapter(): LoraAdapter {
-  const adapter = initLoraAdapter(config, lora, keptLayers, 5);
-  const rng = new Rng(9);
-  for (const pair of adapter.weights.values()) {
-    for (let i = 0; i < pair.B.data.length; i++) pair.B.data[i] = 0.05 * rng.normal();
-  }
-  return adapter;
+  return withRandomB(initLoraAdapter(config, lora, keptLayers, 5), 9, 0.05);
 }
 
 /** A batch of the round: shorter than seqLen, other tokens, the last targets masked. */
